@@ -1,0 +1,46 @@
+# plausigrad: every target bootstraps .venv from a Python >= 3.12 first.
+# Interpreter search: python3.13 / python3.12 on PATH (each is *run*, since pyenv shims
+# exist but refuse to run unless selected), then pyenv's installed versions.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv test test-all demo bench clean
+
+all: test
+
+define find_python
+for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
+done; exit 1
+endef
+
+$(PY):
+	@py=$$( $(find_python) ) || { echo "error: no Python >= 3.12 found (tried python3.13, python3.12, ~/.pyenv/versions/3.1x)" >&2; exit 2; }; \
+	echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV)
+
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Fast and slow tests (the slow ones compile C++ standalone and train on the bundled subset).
+test: $(STAMP)
+	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# Quick loop for development: skips tests marked slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/plausigrad demo --out results/demo
+
+bench: $(STAMP)
+	$(PY) -m plausigrad.protocols.bench
+
+clean:
+	rm -rf $(VENV) results build *.egg-info
