@@ -1,0 +1,185 @@
+"""Three-compartment spiking neuron of BioGrad: basal dendrite, soma, apical dendrite (+ error unit).
+
+Source: Tang, Kumar, Polykretis, Michmizos, "BioGrad: Biologically plausible gradient-based learning
+for spiking neural networks", arXiv:2110.14092 (2021). The paper's abstract fixes the ingredients
+(multi-compartment neurons, local eligibility traces, signed error spikes, periodic sleep); the
+equations below are the team's reconstruction (../shared/ALGORITHMS.md §2.3), using the authors'
+lab's discrete current-based LIF (combra-lab, ``sddpg_networks.py``). Every line marked
+*reconstructed* is not read in the paper.
+
+Discrete time, one step = one ``dt`` (1 ms); all variables dimensionless. Per step ``t``::
+
+    basal dendrite   c[t]   = d_c · c[t-1] + I[t] + b          I[t] = Σ_i W_ji s_i[t-1]
+    soma             v[t]   = d_v · v[t-1] · (1 - s[t-1]) + c[t]
+                     s[t]   = H(v[t] - V_th)                    (reset: v <- 0)
+    surrogate        ψ[t]   = 1{|v[t] - V_th| < w} / (2w)       (pseudo-derivative ∂s/∂v)
+    outgoing trace   x̂[t]   = d_c · x̂[t-1] + s[t]               (what this neuron adds to the
+                                                                 basal current of the next layer)
+    apical dendrite  u      += ±q · B_jk  per error spike of unit k above (not leaky; does not
+                                                                 drive the soma; reset per sample)
+    error unit       D      accumulates the gated apical signal ψ̄ · Δu / q and emits one signed
+                            error event per step: ``error_positive`` when D ≥ 1 (D -= 1),
+                            ``error_negative`` when D < 0 (D += 1)                  [reconstructed]
+
+The output layer's apical compartment receives the local teaching signal at the first feedback
+step: u = a - y (MSE on rates, a = spike count / T_f, y = 1 for the labelled unit, else 0), and
+its error unit starts from D = ψ̄ · u / q + ξ, ξ ~ U[0, 1): dithered quantisation, so the expected
+net number of error events is exactly ψ̄ · u / q [reconstructed; the paper's error coding is
+unknown]. Hidden error units start from D = ξ. With ``error_dither = 0`` the start value is 1/2
+instead (deterministic rounding; used by tests that compare devices).
+
+The somatic update is written as explicit statements run once per step (``run_regularly`` in the
+``groups`` slot), not as an ODE, so the decays equal the per-step factors exactly
+(ALGORITHMS.md §1). The schedule flags the statements read (``in_forward``, ``error_step``, ...)
+are subexpressions supplied by the protocol (see :mod:`plausigrad.protocols.schedule`), which keeps
+this module free of any notion of phases.
+
+Parameters (:class:`CompartmentNeuronParameters`):
+
+====================  ======  =======  =====================================================
+name                  symbol  default  meaning
+====================  ======  =======  =====================================================
+basal_decay           d_c     0.5      per-step decay of the basal current (combra-lab)
+membrane_decay        d_v     0.75     per-step decay of the somatic membrane (combra-lab)
+threshold             V_th    0.5      somatic firing threshold (combra-lab)
+surrogate_halfwidth   w       0.5      half-width of the rectangular pseudo-derivative
+====================  ======  =======  =====================================================
+"""
+
+from dataclasses import dataclass
+
+from brian2 import NeuronGroup
+
+from plausigrad.models.errors import require_positive
+
+
+@dataclass(frozen=True)
+class CompartmentNeuronParameters:
+    """Constants of the discrete current-based LIF soma and its dendrites (all dimensionless)."""
+
+    basal_decay: float = 0.5
+    membrane_decay: float = 0.75
+    threshold: float = 0.5
+    surrogate_halfwidth: float = 0.5
+
+    def __post_init__(self):
+        for name in ("basal_decay", "membrane_decay"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        require_positive("threshold", self.threshold)
+        require_positive("surrogate_halfwidth", self.surrogate_halfwidth)
+
+    def namespace(self):
+        """Names the equations below use for the constants."""
+        return {"d_c": self.basal_decay, "d_v": self.membrane_decay,
+                "v_th": self.threshold, "halfwidth": self.surrogate_halfwidth}
+
+
+#: State variables of a compartment neuron; all are reset to zero at the start of every slot.
+COMPARTMENT_STATE = '''
+c : 1            # basal dendrite: feedforward current
+I_basal : 1      # synaptic input that arrived in this step, integrated by c in the next one
+v : 1            # soma: membrane potential
+psi : 1          # pseudo-derivative ψ = ∂s/∂v (rectangular surrogate)
+psisum : 1       # Σ ψ over the forward window
+count : 1        # spikes in the forward window
+xhat : 1         # outgoing presynaptic trace x̂
+xlag : 1         # x̂ of the previous step: the trace that shaped the next layer's c now
+xsum : 1         # Σ x̂ over the forward window (or over the sleep slot so far)
+noise : 1        # 1 in a step where sleep noise fires the neuron
+u : 1            # apical dendrite: accumulated error signal
+err : 1          # error unit: quantised, gated copy of u awaiting emission as signed events
+dither : 1       # U[0,1) drawn once per slot, start value of the error unit
+'''
+
+#: Subexpressions derived from the state (T_f = ``forward_steps`` comes from the schedule).
+COMPARTMENT_READOUTS = '''
+rate = count / forward_steps : 1     # a: forward-window firing rate (spikes/step)
+psibar = psisum / forward_steps : 1  # ψ̄: mean pseudo-derivative
+xbar = xsum / forward_steps : 1      # x̄: mean presynaptic trace
+'''
+
+#: The per-step map (run in the ``groups`` slot, before thresholds).
+COMPARTMENT_STEP = '''
+xlag = xhat
+xsum += xlag * (in_forward + in_sleep)
+xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
+c = d_c * c + I_basal + b
+I_basal = 0
+v = d_v * v + c
+psi = int(abs(v - v_th) < halfwidth) / (2 * halfwidth)
+psisum += psi * in_forward
+'''
+
+#: Spike reset: soma to zero, count in the forward window, bump the outgoing trace.
+COMPARTMENT_RESET = '''
+v = 0
+count += in_forward
+xhat += 1
+'''
+
+#: Per-slot reset (start of every sample or sleep slot).
+SLOT_RESET = ('c = 0; I_basal = 0; v = 0; psi = 0; psisum = 0; count = 0; xhat = 0; '
+              'xlag = 0; xsum = 0; u = 0; err = 0; noise = 0; '
+              'dither = 0.5 + error_dither * (rand() - 0.5)')
+
+#: Sleep noise: the draw is short-circuited outside sleep, so it costs nothing in training.
+SLEEP_NOISE_STEP = 'noise = int(in_sleep > 0 and rand() < sleep_noise_rate)'
+
+#: The output layer's local teacher: apical u = a - y at the first feedback step.
+OUTPUT_TEACHER = '''
+u = u * (1 - feedback_onset) + feedback_onset * (rate - target)
+err = err * (1 - feedback_onset) + feedback_onset * (psibar * u / error_quantum + dither)
+'''
+
+#: Hidden error units start from the dither value at the first feedback step.
+HIDDEN_ERROR_ONSET = 'err = err * (1 - feedback_onset) + feedback_onset * dither'
+
+#: Custom events: signed error spikes, and somatic spikes during sleep (the Hebbian trigger).
+COMPARTMENT_EVENTS = {"error_positive": "error_step > 0 and err >= 1",
+                      "error_negative": "error_step > 0 and err < 0",
+                      "sleep_spike": "in_sleep > 0 and (v > v_th or noise > 0)"}
+
+
+def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
+                      target_expression=None, sleep_noise=False, extra_model="",
+                      extra_events=None):
+    """Create one layer of three-compartment neurons.
+
+    Parameters
+    ----------
+    n_neurons : int
+        Layer size.
+    params : CompartmentNeuronParameters
+        Its constants enter through :meth:`CompartmentNeuronParameters.namespace`.
+    schedule_equations : str
+        The schedule flags (:func:`plausigrad.models.schedule_signals.schedule_equations`).
+    role : {"hidden", "output"}
+        Output neurons receive the teaching signal ``target`` in their apical compartment; hidden
+        neurons receive error spikes through feedback synapses.
+    target_expression : str
+        For ``role="output"``: expression for y_j (1 for the labelled unit, else 0).
+    sleep_noise : bool
+        Fire independent Bernoulli noise spikes with probability ``sleep_noise_rate`` per step
+        during sleep (the drive of the Hebbian feedback alignment).
+    extra_model, extra_events :
+        Variables and events a learning rule adds (e.g. its ``learn`` event).
+    """
+    if role not in ("hidden", "output"):
+        raise ValueError(f"role must be 'hidden' or 'output', got {role!r}")
+    model = COMPARTMENT_STATE + "b : 1  # bias current into the basal dendrite\n"
+    model += COMPARTMENT_READOUTS + schedule_equations + extra_model
+    if role == "output":
+        if target_expression is None:
+            raise ValueError("an output layer needs target_expression")
+        model += f"target = {target_expression} : 1\n"
+    group = NeuronGroup(n_neurons, model, threshold="spiking_allowed > 0 and (v > v_th or noise > 0)",
+                        reset=COMPARTMENT_RESET, events={**COMPARTMENT_EVENTS, **(extra_events or {})},
+                        name=name)
+    step = COMPARTMENT_STEP + (SLEEP_NOISE_STEP + "\n" if sleep_noise else "")
+    step += OUTPUT_TEACHER if role == "output" else HIDDEN_ERROR_ONSET
+    group.run_regularly(step, when="groups", name=f"{name}_step")
+    group.run_on_event("error_positive", "err -= 1")
+    group.run_on_event("error_negative", "err += 1")
+    return group

@@ -1,0 +1,52 @@
+"""Input encoders: turn pixel intensities into spike trains.
+
+Bernoulli rate coding (ALGORITHMS.md §2.3, [PROPOSAL]): in every step of the forward window,
+input neuron i spikes with probability ``input_rate · p_i(t)``, with p_i ∈ [0, 1] the pixel
+intensity of the sample presented in the current slot. The encoder keeps the same outgoing trace
+as a compartment neuron, since the eligibility of the first weight layer needs it::
+
+    s_i[t] ~ Bernoulli(input_rate · p_i)          (only while ``in_forward``)
+    x̂_i[t] = d_c · x̂_i[t-1] + s_i[t]
+    x̄_i    = (1/T_f) Σ_t x̂_i[t-1]                 (``xsum / forward_steps``)
+
+``pixel_expression`` is any Brian2 expression for p_i; the protocol passes a 2-D ``TimedArray``
+lookup indexed by the slot's data row, so one run presents a whole epoch.
+
+==========  ======  =======  ==============================================
+parameter   symbol  default  meaning
+==========  ======  =======  ==============================================
+input_rate  r_in    1.0      spike probability per step of a white pixel
+==========  ======  =======  ==============================================
+"""
+
+from brian2 import NeuronGroup
+
+INPUT_STATE = '''
+xhat : 1    # outgoing presynaptic trace
+xlag : 1    # x̂ of the previous step
+xsum : 1    # Σ x̂ over the forward window
+xbar = xsum / forward_steps : 1
+'''
+
+INPUT_STEP = '''
+xlag = xhat
+xsum += xlag * in_forward
+xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
+'''
+
+INPUT_SLOT_RESET = 'xhat = 0; xlag = 0; xsum = 0'
+
+
+def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
+                    extra_events=None):
+    """A layer of Bernoulli spike sources driven by ``pixel_expression`` (values in [0, 1]).
+
+    Zero pixels skip the random draw (short-circuit), which matters: about 80 % of MNIST pixels
+    are zero.
+    """
+    model = INPUT_STATE + f"pixel = {pixel_expression} : 1\n" + schedule_equations
+    group = NeuronGroup(n_inputs, model,
+                        threshold="in_forward > 0 and pixel > 0 and rand() < input_rate * pixel",
+                        reset="xhat += 1", events=extra_events, name=name)
+    group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
+    return group

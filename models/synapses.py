@@ -1,0 +1,99 @@
+"""Synapses of the compartment network: feedforward (basal), feedback (apical), and both at once.
+
+Feedforward synapse ``W_ji`` (presynaptic i in layer l-1, postsynaptic j in layer l)::
+
+    on a presynaptic spike:   I_basal_j += W_ji        (integrated by c_j in the next step)
+
+Feedback synapse ``B_jk`` (presynaptic error unit k in layer l+1, postsynaptic neuron j in l)::
+
+    on error_positive of k:   u_j += q · B_jk ;  D_j += ψ̄_j · B_jk
+    on error_negative of k:   u_j -= q · B_jk ;  D_j -= ψ̄_j · B_jk
+
+so the apical compartment u_j integrates Σ_k B_jk · q · (n⁺_k - n⁻_k) ≈ Σ_k B_jk ψ̄_k δ_k, and the
+error unit D_j receives the same signal gated by the neuron's own mean pseudo-derivative ψ̄_j,
+to be passed further down (ALGORITHMS.md §2.4, [PROPOSAL]). q is ``error_quantum``.
+
+Symmetric feedback (B = Wᵀ) needs no second matrix: the feedforward ``Synapses`` object carries
+the backward path as ``on_post`` pathways triggered by the *postsynaptic* error events and
+reads the same ``w`` — a crossbar's transposed read (DESIGN.md, "one Synapses object may carry a
+forward path on presynaptic spikes and a backward path on postsynaptic events").
+
+The plasticity of each synapse type (eligibility, update, sleep) is contributed by a rule from
+:mod:`plausigrad.rules`; this module only assembles the pieces.
+"""
+
+import numpy as np
+from brian2 import Synapses
+
+FEEDFORWARD_MODEL = "w : 1  # feedforward weight onto the basal dendrite\n"
+FEEDFORWARD_ON_PRE = "I_basal_post += w"
+FEEDBACK_MODEL = "B : 1  # feedback weight onto the apical dendrite\n"
+
+
+def apical_pathways(weight, receiver):
+    """Code for the two signed error pathways writing into the apical side ``receiver``.
+
+    ``weight`` is the variable carrying the feedback strength (``B``, or ``w`` for symmetric
+    feedback); ``receiver`` is ``"post"`` for feedback synapses and ``"pre"`` when the backward
+    path runs on a feedforward synapse.
+    """
+    code = {}
+    for pathway, sign in (("apical_positive", "+"), ("apical_negative", "-")):
+        code[pathway] = (f"u_{receiver} {sign}= error_quantum * {weight}\n"
+                         f"err_{receiver} {sign}= psibar_{receiver} * {weight}")
+    return code
+
+
+ERROR_EVENT_OF_PATHWAY = {"apical_positive": "error_positive",
+                          "apical_negative": "error_negative"}
+
+
+def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_model="",
+                         extra_on_pre=None, extra_on_post=None, extra_events=None):
+    """All-to-all feedforward synapses ``pre -> post`` (basal), with optional extras from a rule.
+
+    With ``symmetric_feedback`` the postsynaptic error events travel back through the same ``w``
+    into the presynaptic apical compartment.
+    """
+    on_pre = {"pre": FEEDFORWARD_ON_PRE, **(extra_on_pre or {})}
+    on_post = dict(extra_on_post or {})
+    on_event = dict(extra_events or {})
+    if symmetric_feedback:
+        on_post.update(apical_pathways("w", "pre"))
+        on_event.update(ERROR_EVENT_OF_PATHWAY)
+    synapses = Synapses(pre, post, model=FEEDFORWARD_MODEL + extra_model, on_pre=on_pre,
+                        on_post=on_post or None, on_event=on_event, name=name)
+    connect_all_to_all(synapses)
+    return synapses
+
+
+def feedback_synapses(upper, lower, *, name, extra_model="", extra_on_pre=None,
+                      extra_events=None):
+    """All-to-all feedback synapses from the error units of ``upper`` to the apical of ``lower``."""
+    on_pre = {**apical_pathways("B", "post"), **(extra_on_pre or {})}
+    on_event = {**ERROR_EVENT_OF_PATHWAY, **(extra_events or {})}
+    synapses = Synapses(upper, lower, model=FEEDBACK_MODEL + extra_model, on_pre=on_pre,
+                        on_event=on_event, name=name)
+    connect_all_to_all(synapses)
+    return synapses
+
+
+def connect_all_to_all(synapses):
+    """Connect every pre to every post in a fixed, documented order: pre-major.
+
+    Synapse k joins pre ``k // n_post`` to post ``k % n_post``, so a weight vector reshapes to a
+    (n_pre, n_post) matrix on every device (standalone creates synapses only when it runs, so the
+    order must not be read back from Brian2).
+    """
+    n_pre, n_post = len(synapses.source), len(synapses.target)
+    synapses.connect(i=np.repeat(np.arange(n_pre), n_post), j=np.tile(np.arange(n_post), n_pre))
+
+
+def synapse_vector_to_matrix(values, n_pre, n_post):
+    """Weights in synapse order -> matrix indexed [post, pre]."""
+    return np.asarray(values).reshape(n_pre, n_post).T
+
+
+def matrix_to_synapse_vector(matrix):
+    """Matrix indexed [post, pre] -> weights in synapse order (pre-major)."""
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float64).T).ravel()

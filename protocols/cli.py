@@ -1,0 +1,149 @@
+"""Command-line interface: ``plausigrad train | eval | demo | download``.
+
+Bad input (an unknown device or rule, a non-positive window, learning rate or layer size, a
+missing or corrupt dataset file, a checkpoint of another configuration) is reported as ONE line
+``plausigrad: error: ...`` with exit status 2, never as a traceback.
+
+The CLI is the composition root of the package: ``demo`` draws its figures with
+:mod:`plausigrad.analysis.figures`, imported when that command runs, so the library layers keep
+their one-way dependencies (models <- rules <- protocols <- analysis).
+"""
+
+import argparse
+import os
+import sys
+
+from plausigrad.models.errors import PlausigradError
+from plausigrad.protocols.devices import DEVICE_CHOICES
+
+
+def _int_list(text):
+    try:
+        return tuple(int(x) for x in text.split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _float_list(text):
+    try:
+        return tuple(float(x) for x in text.split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_run_options(p):
+    p.add_argument("--rule", default="biograd", help="learning rule (biograd)")
+    p.add_argument("--device", default="cpp", help=f"one of {', '.join(DEVICE_CHOICES)}")
+    p.add_argument("--threads", type=int, default=0, help="OpenMP threads for --device cpp")
+    p.add_argument("--hidden", type=_int_list, default=(500,), help="hidden sizes, e.g. 500 or 500,500")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
+    p.add_argument("--data-dir", default=None,
+                   help="directory with the IDX .gz files (default: $PLAUSIGRAD_DATA_DIR, "
+                        "else the bundled MNIST subset)")
+    p.add_argument("--train-limit", type=int, default=None, help="use the first N training samples")
+    p.add_argument("--test-limit", type=int, default=None, help="use the first N test samples")
+    p.add_argument("--forward-steps", type=int, default=20, help="forward window T_f (steps)")
+    p.add_argument("--feedback-steps", type=int, default=10, help="feedback window T_b (steps)")
+    p.add_argument("--feedback", default="sleep", help="sleep, fa (fixed random B) or symmetric")
+    p.add_argument("--eligibility", default="factorised", help="factorised or exact")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=_float_list, default=None,
+                   help="learning rate, one value or one per weight layer (e.g. 0.02,0.2)")
+    p.add_argument("--bias-lr", type=float, default=None)
+    p.add_argument("--lr-decay", type=float, default=0.7, help="learning-rate factor per epoch")
+    p.add_argument("--sleep-every", type=int, default=1000, help="samples between sleep blocks")
+    p.add_argument("--sleep-slots", type=int, default=10, help="slots per sleep block")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _config_from_args(args):
+    from plausigrad.protocols.training import RunConfig
+    rule_params = {"feedback": args.feedback, "eligibility": args.eligibility}
+    for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
+                       ("bias_learning_rate", args.bias_lr)):
+        if value is not None:
+            rule_params[key] = value
+    config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,
+                       threads=args.threads, dataset=args.dataset, data_dir=args.data_dir,
+                       train_limit=args.train_limit, test_limit=args.test_limit,
+                       forward_steps=args.forward_steps, feedback_steps=args.feedback_steps,
+                       sleep_every=args.sleep_every, sleep_slots=args.sleep_slots,
+                       lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params)
+    config.make_rule()  # validate the rule's parameters before loading any data
+    return config
+
+
+def _cmd_train(args):
+    from plausigrad.protocols.training import train
+    train(_config_from_args(args), args.out, resume=args.resume)
+
+
+def _cmd_eval(args):
+    from plausigrad.protocols.training import evaluate
+    evaluate(args.checkpoint, device=args.device, data_dir=args.data_dir,
+             test_limit=args.test_limit)
+
+
+def _cmd_demo(args):
+    from plausigrad.analysis.demo import run_demo
+    run_demo(args.out, device=args.device, epochs=args.epochs)
+
+
+def _cmd_download(args):
+    from plausigrad.protocols.datasets import download
+    for path in download(args.dataset, args.dest):
+        print(path)
+
+
+def build_parser():
+    parser = _Parser(prog="plausigrad", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a network; metrics + checkpoint every epoch")
+    _add_run_options(p)
+    p.add_argument("--out", default="results/run", help="output directory")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="forward-only test accuracy of a checkpoint")
+    p.add_argument("checkpoint", help="a run directory holding checkpoint.json/.npz")
+    p.add_argument("--device", default=None)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--test-limit", type=int, default=None)
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("demo", help="train on the bundled MNIST subset, write results + figures")
+    p.add_argument("--out", default="results/demo")
+    p.add_argument("--device", default="cpp")
+    p.add_argument("--epochs", type=int, default=3)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("download", help="download a dataset with checksum verification")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--dest", required=True)
+    p.set_defaults(func=_cmd_download)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except PlausigradError as exc:
+        print(f"plausigrad: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("plausigrad: interrupted (the last finished epoch is checkpointed; use --resume)",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Choosing the Brian2 device a simulation runs on: runtime, C++ standalone or CUDA standalone.
+
+Public API::
+
+    DEVICE_CHOICES = ("runtime", "cpp", "cuda")
+    activate_device(kind, build_directory=None, *, threads=0, runtime_target="cython",
+                    compute_capability=8.0) -> brian2 Device
+    is_standalone(kind) -> bool
+    build_standalone(directory=None, *, run=False, compile=True, clean=False) -> str
+    nvcc_available() -> bool
+    cxx_available() -> bool
+
+:func:`activate_device` may be called any number of times in one Python process (the test suite
+runs runtime, C++ and CUDA networks one after another). Before switching it re-initialises every
+Brian2 device (``Device.reinit()``: a standalone device forgets the code objects, arrays and
+networks of the previous build) and the cached toolkit/GPU detection of brian2cuda, then calls
+``set_device``. Brian2 objects created before a switch belong to the old device: create the
+network *after* :func:`activate_device`. ``defaultclock.dt`` is carried over by Brian2 itself.
+Calling ``device.reinit()`` yourself afterwards also drops the cuRAND link directories that are
+set on the CUDA device object, so call :func:`activate_device` again instead.
+
+CUDA 13 settings applied for ``kind="cuda"`` (brian2cuda 1.0b1 was written for CUDA 11/12):
+
+``-std=c++17`` (nvcc, via ``prefs.devices.cuda_standalone.cuda_backend.extra_compile_args_nvcc``)
+    The CUDA 13 headers (CCCL: thrust/cub, used by brian2cuda) require C++17. brian2cuda's
+    makefile hard-codes ``-std=c++11`` before our flags; nvcc keeps the last value and prints the
+    harmless ``nvcc warning : incompatible redefinition for option 'std'`` for every file.
+``-std=c++17`` for the host compiler (``prefs.codegen.cpp.extra_compile_args_gcc``)
+    brian2cuda forwards Brian2's gcc flags to the host compiler with ``-Xcompiler``; Brian2's
+    default ``-std=c++11`` there overrides nvcc's choice and the C++17 headers then fail to
+    compile. We replace it with ``-std=c++17``; the pref is global, so later C++/Cython builds in
+    the same process also use C++17 (harmless with any C++17 compiler).
+``-I<cuRAND include>`` (nvcc) and ``-L<dir with libcurand.so>`` / rpath (linker)
+    brian2cuda always links ``-lcurand`` (rand(), randn() use the cuRAND host API). When the
+    toolkit lacks cuRAND we use the ``nvidia-curand-cu12`` wheel (found through
+    ``nvidia.curand.__path__``). Include directories Brian2 passes only reach the host compiler
+    (inside ``-Xcompiler``), so the include path goes to nvcc directly. The wheel ships only
+    ``libcurand.so.10``, so a ``libcurand.so`` symlink is made in ``<build_directory>/_curand``
+    (a temporary directory without one) and put on the link path; the wheel's lib directory goes
+    into the binary's rpath so it also runs on a GPU machine.
+``detect_gpus = False`` and ``gpu_id = 0`` when no GPU is visible (``nvidia-smi -L`` missing or
+failing)
+    GPU detection runs ``nvidia-smi``; without a GPU brian2cuda can only cross-compile, and then
+    insists on an explicit ``gpu_id`` and ``compute_capability``.
+``compute_capability`` (default 8.0 -> ``-arch=sm_80``)
+    Set explicitly so compilation never depends on detection. ``-arch=sm_XY`` also embeds PTX,
+    which newer GPUs JIT-compile. Pass ``None`` to use the detected GPU's (needs a GPU).
+"""
+
+import functools
+import importlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+from brian2 import prefs
+from brian2.devices.device import all_devices, get_device, set_device
+
+from plausigrad.models.errors import PlausigradError
+
+__all__ = ["DEVICE_CHOICES", "DeviceError", "activate_device", "is_standalone",
+           "build_standalone", "nvcc_available", "cxx_available", "gpu_visible"]
+
+DEVICE_CHOICES = ("runtime", "cpp", "cuda")
+RUNTIME_TARGETS = ("cython", "numpy")
+_BRIAN_NAMES = {"runtime": "runtime", "cpp": "cpp_standalone", "cuda": "cuda_standalone"}
+
+
+class DeviceError(PlausigradError):
+    """An unknown device or a missing toolchain (C++ compiler, nvcc, cuRAND)."""
+
+
+def _check_kind(kind):
+    if kind not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {kind!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    return kind
+
+
+def is_standalone(kind):
+    """True for the code-generating devices ("cpp", "cuda") that need :func:`build_standalone`."""
+    return _check_kind(kind) != "runtime"
+
+
+def nvcc_available():
+    """True if an ``nvcc`` executable is on PATH."""
+    return shutil.which("nvcc") is not None
+
+
+def cxx_available():
+    """True if the C++ compiler Brian2 uses (``$CXX`` or ``g++``) compiles a trivial program."""
+    return _compiler_works(os.environ.get("CXX", "g++"))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_works(name):
+    cxx = shutil.which(name)
+    if cxx is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            done = subprocess.run([cxx, "-x", "c++", "-", "-o", os.path.join(tmp, "a.out")],
+                                  input=b"int main() { return 0; }\n", capture_output=True,
+                                  timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return done.returncode == 0
+
+
+def gpu_visible():
+    """True if ``nvidia-smi -L`` runs and lists at least one GPU."""
+    try:
+        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and done.stdout.lstrip().startswith("GPU ")
+
+
+def _reset_brian_devices():
+    """Forget the state of every device (code objects, arrays, networks of earlier builds)."""
+    for brian_device in all_devices.values():
+        brian_device.reinit()
+    if "cuda_standalone" in all_devices:
+        from brian2cuda.utils import gputools
+        gputools.reset_cuda_installation()  # brian2cuda caches nvcc path and GPU selection
+        gputools.reset_gpu_selection()      # module-wide; re-detect with the new prefs
+
+
+def activate_device(kind, build_directory=None, *, threads=0, runtime_target="cython",
+                    compute_capability=8.0):
+    """Make ``kind`` ("runtime", "cpp" or "cuda") the active Brian2 device and return it.
+
+    ``build_directory`` is where a standalone project is written (None: a temporary directory
+    chosen at build time). ``threads`` is the OpenMP thread count of C++ standalone (0: no
+    OpenMP). ``runtime_target`` is the code generation target of the runtime device.
+    ``compute_capability`` is the GPU architecture CUDA code is compiled for (see module doc).
+    Raises :class:`DeviceError` for an unknown kind or a missing toolchain.
+    """
+    _check_kind(kind)
+    if kind == "runtime" and runtime_target not in RUNTIME_TARGETS:
+        raise DeviceError(f"unknown runtime target {runtime_target!r}; "
+                          f"choose one of: {', '.join(RUNTIME_TARGETS)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise DeviceError(f"threads must be a non-negative integer, got {threads!r}")
+    if kind in ("cpp", "cuda") and not cxx_available():
+        raise DeviceError(f"device {kind!r} needs a working C++ compiler "
+                          f"({os.environ.get('CXX', 'g++')} not found or not working)")
+    if kind == "cuda":
+        if not nvcc_available():
+            raise DeviceError("device 'cuda' needs the CUDA toolkit: nvcc not found on PATH")
+        try:
+            import brian2cuda  # noqa: F401  (registers the 'cuda_standalone' device and prefs)
+        except ImportError as exc:
+            raise DeviceError(f"device 'cuda' needs brian2cuda ({exc})") from None
+
+    _reset_brian_devices()
+    if kind == "runtime":
+        prefs.codegen.target = runtime_target
+        set_device("runtime")
+    elif kind == "cpp":
+        prefs.devices.cpp_standalone.openmp_threads = threads
+        set_device("cpp_standalone", directory=build_directory, build_on_run=False)
+    else:
+        prefs.devices.cpp_standalone.openmp_threads = 0  # OpenMP is not used by brian2cuda
+        set_device("cuda_standalone", directory=build_directory, build_on_run=False)
+        _configure_cuda(get_device(), build_directory, compute_capability)
+    return get_device()
+
+
+def _configure_cuda(cuda_device, build_directory, compute_capability):
+    backend = prefs.devices.cuda_standalone.cuda_backend
+    if gpu_visible():
+        backend.detect_gpus = True
+    else:
+        if compute_capability is None:
+            raise DeviceError("no GPU visible (nvidia-smi): give compute_capability explicitly")
+        backend.detect_gpus = False
+        if backend.gpu_id is None:
+            backend.gpu_id = 0
+    backend.compute_capability = None if compute_capability is None else float(compute_capability)
+
+    nvcc_flags = ["-w", "-use_fast_math", "-std=c++17"]  # brian2cuda's defaults + C++17
+    curand = _curand_paths(build_directory)
+    if curand is not None:
+        include_dir, link_dir, runtime_dir = curand
+        nvcc_flags.append(f"-I{include_dir}")
+        cuda_device.library_dirs.append(link_dir)
+        cuda_device.runtime_library_dirs.append(runtime_dir)
+    backend.extra_compile_args_nvcc = nvcc_flags  # a new list: brian2cuda edits it in place
+    prefs.codegen.cpp.extra_compile_args_gcc = [
+        "-std=c++17" if flag.startswith("-std=") else flag
+        for flag in prefs.codegen.cpp.extra_compile_args_gcc]
+
+
+def _toolkit_has_curand():
+    """True if the CUDA toolkit that provides nvcc ships cuRAND (header and library)."""
+    nvcc = os.path.realpath(shutil.which("nvcc"))
+    roots = {os.environ.get("CUDA_PATH"), os.path.dirname(os.path.dirname(nvcc)), "/usr/local/cuda"}
+    for root in filter(None, roots):
+        if os.path.exists(os.path.join(root, "include", "curand.h")) and any(
+                os.path.exists(os.path.join(root, lib, "libcurand.so"))
+                for lib in ("lib64", "lib", "targets/x86_64-linux/lib")):
+            return True
+    return False
+
+
+def _curand_paths(build_directory):
+    """(include dir, link dir, runtime dir) for cuRAND from the wheel, or None if not needed."""
+    if _toolkit_has_curand():
+        return None
+    try:
+        package_dir = importlib.import_module("nvidia.curand").__path__[0]
+    except ImportError:
+        raise DeviceError("cuRAND not found in the CUDA toolkit nor as the nvidia-curand-cu12 "
+                          "wheel (pip install nvidia-curand-cu12)") from None
+    include_dir = os.path.join(package_dir, "include")
+    lib_dir = os.path.join(package_dir, "lib")
+    libs = sorted(name for name in os.listdir(lib_dir) if name.startswith("libcurand.so"))
+    if not libs:
+        raise DeviceError(f"the nvidia-curand wheel at {package_dir} has no libcurand.so*")
+    if "libcurand.so" in libs:
+        return include_dir, lib_dir, lib_dir
+    if build_directory is None:
+        link_dir = tempfile.mkdtemp(prefix="plausigrad_curand_")
+    else:
+        link_dir = os.path.join(os.path.abspath(build_directory), "_curand")
+        os.makedirs(link_dir, exist_ok=True)
+    link = os.path.join(link_dir, "libcurand.so")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.join(lib_dir, libs[-1]), link)
+    return include_dir, link_dir, lib_dir
+
+
+def build_standalone(directory=None, *, run=False, compile=True, clean=False):
+    """Write (and compile, and optionally run) the active standalone project; return its directory.
+
+    Wraps ``device.build(directory=..., compile=..., run=..., clean=...)``. ``directory`` defaults
+    to the ``build_directory`` given to :func:`activate_device`. Brian2 rewrites only source files
+    whose content changed and ``make`` rebuilds only out-of-date objects, so rebuilding an
+    unchanged network in the same directory (even from a new process) does not recompile
+    (``clean=True`` forces a full rebuild). Compile time: ``get_device().timers["compile"]``.
+    """
+    active = get_device()
+    if not hasattr(active, "project_dir"):
+        raise DeviceError("build_standalone needs a standalone device (activate 'cpp' or 'cuda')")
+    if directory is None:
+        directory = active.build_options.get("directory")
+    active.build(directory=directory, compile=compile, run=run, clean=clean, with_output=False)
+    return active.project_dir

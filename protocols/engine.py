@@ -1,0 +1,281 @@
+"""The engine: one Brian2 network per (rule, architecture, windows, schedule shape), one run per epoch.
+
+The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
+:class:`~plausigrad.rules.base.NetworkContext`, receives the rule's Brian2 objects, adds the data
+``TimedArray`` objects and the read-out monitors, and runs whole epochs:
+
+* **C++ / CUDA standalone**: the network is generated and compiled once; every epoch after that
+  is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback weights), the
+  learning rates, the epoch's timeline (shuffled order, sleep blocks) and the random seed carried
+  in. Nothing is recompiled, and no Python code runs between samples.
+* **runtime** (Cython or numpy code generation): the network is rebuilt per epoch (Brian2 caches
+  the compiled code objects) and runs as one ``Network.run``.
+
+Data flow inside a run: a 2-D ``TimedArray`` ``pixels`` holds every data row (training rows, then
+evaluation rows); ``slot_row(t)`` picks the row a slot presents and ``slot_kind(t)`` what the slot
+does (:mod:`plausigrad.protocols.schedule`). The output spike counts are recorded once per slot by
+a ``StateMonitor`` clocked at the slot duration; the feedback and feedforward weights are recorded
+once per sleep cycle so the alignment of B with Wᵀ can be followed across sleep blocks.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
+                    device, ms, seed as brian_seed)
+
+from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
+from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
+from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
+from plausigrad.protocols.schedule import build_timeline
+from plausigrad.rules.base import NetworkContext
+
+STEP = 1 * ms
+
+
+@dataclass
+class EpochRecord:
+    """What one run returns."""
+
+    state: dict                 #: learned state after the run (name -> array)
+    output_counts: np.ndarray   #: (n_slots, n_output) forward-window spike counts per slot
+    kinds: np.ndarray           #: slot kinds of the run
+    rows: np.ndarray            #: data row of every slot
+    cycle_state: list           #: per sleep cycle: {name: array} of feedback/feedforward pairs
+    run_seconds: float          #: wall time of the simulation itself
+    probes: dict = None         #: name -> {"t": steps, variable: (n_indices, n_steps)}
+    spikes: dict = None         #: group name -> (neuron indices, spike steps)
+
+
+def angle_degrees(a, b):
+    """Angle between two arrays seen as flat vectors, in degrees; NaN if either is zero."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    if norms == 0:
+        return float("nan")
+    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1.0, 1.0))))
+
+
+class Simulator:
+    """Builds a rule's network once and runs epochs on it.
+
+    Parameters
+    ----------
+    rule : LearningRule
+    layer_sizes : tuple of int
+    windows : Windows
+    sleep : SleepSchedule or None
+        Sleep blocks in the training part of each run (only for rules that use sleep).
+    images : ndarray (n_rows, n_input), values in [0, 1]
+        All rows a run can present: the first ``n_train`` are training rows, the rest evaluation.
+    labels : ndarray (n_rows,)
+    n_train, n_eval : int
+        Slots per run; fixed for the lifetime of the compiled binary.
+    device : {"runtime", "cpp", "cuda"}
+    build_directory : str
+        Standalone project directory (keyed by the caller on everything that changes the code).
+    probes : dict, optional
+        ``{object name: (variables, indices)}``: record these variables of a few neurons or
+        synapses at every step (for figures), plus a ``SpikeMonitor`` on every neuron group.
+        Probes record just before the thresholds, so the soma is seen before its reset.
+        Recording costs little beyond training because only the given indices are stored.
+    """
+
+    def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
+                 device="cpp", build_directory=None, threads=0, runtime_target="cython",
+                 batch_size=1, probes=None):
+        self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
+        self.sleep = sleep
+        self.images = np.ascontiguousarray(images, dtype=np.float64)
+        self.labels = np.asarray(labels, dtype=np.float64)
+        self.n_train, self.n_eval = n_train, n_eval
+        self.device_kind, self.build_directory = device, build_directory
+        self.threads, self.runtime_target = threads, runtime_target
+        self.batch_size = batch_size
+        self.probes = probes or {}
+        self.slot_duration = windows.slot_steps * STEP
+        self.compiled = False
+        self.compile_seconds = None
+
+    @property
+    def n_weight_layers(self):
+        return len(self.layer_sizes) - 1
+
+    def timeline(self, train_order):
+        return build_timeline(train_order, self.n_train + np.arange(self.n_eval), self.sleep)
+
+    # -- building ----------------------------------------------------------------------------
+    def _build(self, timeline):
+        """Create every Brian2 object for a run over ``timeline``; returns the handles."""
+        defaultclock.dt = STEP
+        slot_kind = TimedArray(timeline.kinds, dt=self.slot_duration, name="slot_kind")
+        slot_row = TimedArray(timeline.rows, dt=self.slot_duration, name="slot_row")
+        pixels = TimedArray(self.images, dt=self.slot_duration, name="pixels")
+        labels = TimedArray(self.labels, dt=self.slot_duration, name="labels")
+        row_time = "slot_row(t) * slot_duration"
+        ctx = NetworkContext(
+            layer_sizes=self.layer_sizes,
+            pixel_expression=f"pixels({row_time}, i)",
+            target_expression=f"int(i == int(labels({row_time}) + 0.5))",
+            schedule_equations=schedule_equations(),
+            slot_duration=self.slot_duration,
+            batch_duration=self.batch_size * self.slot_duration)
+        built = self.rule.build(ctx)
+        counts = StateMonitor(built.output_group, "count", record=True, dt=self.slot_duration,
+                              when="start", order=-10, name="output_counts")
+        objects = list(built.objects) + [counts]
+        cycle_monitors = {}
+        if self.sleep is not None and built.feedback_pairs:
+            cycle = (self.sleep.every_samples + self.sleep.slots) * self.slot_duration
+            for names in built.feedback_pairs:
+                for name in names:
+                    var = built.state[name]
+                    cycle_monitors[name] = StateMonitor(var.owner, var.variable, record=True,
+                                                        dt=cycle, when="start", order=-10,
+                                                        name=f"{name}_per_cycle")
+            objects += list(cycle_monitors.values())
+        by_name = {obj.name: obj for obj in built.objects}
+        probe_monitors, spike_monitors = {}, {}
+        for name, (variables, indices) in self.probes.items():
+            probe_monitors[name] = StateMonitor(by_name[name], list(variables), record=list(indices),
+                                                when="thresholds", order=-1,
+                                                name=f"{name}_probe")
+        if self.probes:
+            for obj in built.objects:
+                if isinstance(obj, NeuronGroup):
+                    spike_monitors[obj.name] = SpikeMonitor(obj, name=f"{obj.name}_spikes")
+        objects += list(probe_monitors.values()) + list(spike_monitors.values())
+        rng = NeuronGroup(1, "rng_seed : integer (shared)", name="rng")
+        objects.append(rng)
+        namespace = {**built.namespace, "slot_kind": slot_kind, "slot_row": slot_row,
+                     "pixels": pixels, "labels": labels,
+                     "forward_steps": self.windows.forward_steps,
+                     "slot_steps": self.windows.slot_steps, "slot_duration": self.slot_duration}
+        self._handles = dict(built=built, counts=counts, cycle_monitors=cycle_monitors,
+                             slot_kind=slot_kind, slot_row=slot_row, rng=rng,
+                             probe_monitors=probe_monitors, spike_monitors=spike_monitors)
+        return Network(objects), namespace
+
+    def _state_views(self):
+        built = self._handles["built"]
+        return {name: getattr(var.owner, var.variable) for name, var in built.state.items()}
+
+    def _flat(self, name, array):
+        """Learned-state array -> the order of the Brian2 variable."""
+        var = self._handles["built"].state[name]
+        return matrix_to_synapse_vector(array) if len(var.shape) == 2 else np.asarray(array, float)
+
+    def _unflat(self, name, values):
+        var = self._handles["built"].state[name]
+        if len(var.shape) == 2:
+            return synapse_vector_to_matrix(values, var.shape[1], var.shape[0])
+        return np.array(values, dtype=np.float64)
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, state, train_order, seed, learning_rates):
+        """Run one epoch (training slots in ``train_order``, then evaluation); returns a record.
+
+        ``learning_rates`` maps state names (``W1``, ``b1``, ...) to learning-rate values.
+        """
+        timeline = self.timeline(train_order)
+        duration = timeline.n_slots * self.slot_duration
+        if is_standalone(self.device_kind):
+            started = self._run_standalone(timeline, duration, state, seed, learning_rates)
+        else:
+            started = self._run_runtime(timeline, duration, state, seed, learning_rates)
+        elapsed = time.perf_counter() - started
+        return self._collect(timeline, elapsed)
+
+    def _run_runtime(self, timeline, duration, state, seed, learning_rates):
+        activate_device("runtime", runtime_target=self.runtime_target)
+        net, namespace = self._build(timeline)
+        self._assign(state, learning_rates)
+        brian_seed(seed)
+        started = time.perf_counter()
+        net.run(duration, namespace=namespace)
+        return started
+
+    def _assign(self, state, learning_rates):
+        for name, view in self._state_views().items():
+            view[:] = self._flat(name, state[name])
+        for name, (owner, variable) in self._handles["built"].learning_rates.items():
+            setattr(owner, variable, learning_rates[name])
+
+    def _run_standalone(self, timeline, duration, state, seed, learning_rates):
+        if not self.compiled:
+            activate_device(self.device_kind, self.build_directory, threads=self.threads)
+            net, namespace = self._build(timeline)
+            device.apply_run_args()
+            if self.device_kind == "cpp":
+                self._insert_seed_code()
+            net.run(duration, namespace=namespace)
+            started = time.perf_counter()
+            build_standalone(self.build_directory, run=False)
+            self.compile_seconds = time.perf_counter() - started
+            self.compiled = True
+        h = self._handles
+        run_args = {h["slot_kind"]: timeline.kinds, h["slot_row"]: timeline.rows,
+                    h["rng"].rng_seed: int(seed)}
+        for name, view in self._state_views().items():
+            run_args[view] = self._flat(name, state[name])
+        for name, (owner, variable) in h["built"].learning_rates.items():
+            run_args[getattr(owner, variable)] = float(learning_rates[name])
+        started = time.perf_counter()
+        device.run(run_args=run_args, with_output=False)
+        return started
+
+    def _insert_seed_code(self):
+        """Seed the C++ random generators from the ``rng_seed`` run-time variable.
+
+        Brian2's ``seed()`` bakes a constant into the binary; reading a variable that
+        ``run_args`` sets lets every epoch use its own seed without recompiling.
+        """
+        from brian2 import prefs
+        array = device.get_array_name(self._handles["rng"].variables["rng_seed"])
+        threads = max(1, prefs.devices.cpp_standalone.openmp_threads)
+        device.insert_code("main", f"for (int _i = 0; _i < {threads}; _i++) "
+                                   f"brian::_random_generators[_i].seed("
+                                   f"(unsigned long)brian::{array}[0] + _i);")
+
+    def _collect(self, timeline, elapsed):
+        h = self._handles
+        counts = np.asarray(h["counts"].count).T  # (records, n_output): record s = end of slot s-1
+        output_counts = counts[1:timeline.n_slots]
+        state = {name: self._unflat(name, view[:]) for name, view in self._state_views().items()}
+        cycle_state = []
+        if h["cycle_monitors"]:
+            series = {name: np.asarray(getattr(mon, h["built"].state[name].variable))
+                      for name, mon in h["cycle_monitors"].items()}
+            n_records = min(s.shape[1] for s in series.values())
+            for r in range(n_records):
+                cycle_state.append({name: self._unflat(name, s[:, r]) for name, s in series.items()})
+        probes = {}
+        for name, mon in h["probe_monitors"].items():
+            probes[name] = {"t": np.round(np.asarray(mon.t / STEP)).astype(int)}
+            for variable in self.probes[name][0]:
+                probes[name][variable] = np.asarray(getattr(mon, variable))
+        spikes = {name: (np.asarray(mon.i), np.round(np.asarray(mon.t / STEP)).astype(int))
+                  for name, mon in h["spike_monitors"].items()}
+        return EpochRecord(state=state, output_counts=output_counts,
+                           kinds=timeline.kinds[:-1].astype(int), rows=timeline.rows[:-1].astype(int),
+                           cycle_state=cycle_state, run_seconds=elapsed, probes=probes,
+                           spikes=spikes)
+
+
+def slot_metrics(record, labels, forward_steps):
+    """Loss and accuracy of the TRAIN and EVAL slots of a run (MSE on rates, argmax of counts)."""
+    metrics = {}
+    for kind, prefix in ((TRAIN, "train"), (EVAL, "test")):
+        slots = record.kinds == kind
+        if not slots.any():
+            continue
+        counts = record.output_counts[slots]
+        y = labels[record.rows[slots]].astype(int)
+        rates = counts / forward_steps
+        target = np.eye(counts.shape[1])[y]
+        metrics[f"{prefix}_loss"] = float(np.mean(0.5 * np.sum((rates - target) ** 2, axis=1)))
+        metrics[f"{prefix}_accuracy"] = float(np.mean(np.argmax(counts, axis=1) == y))
+        metrics[f"{prefix}_samples"] = int(slots.sum())
+    metrics["sleep_slots"] = int(np.sum(record.kinds == SLEEP))
+    return metrics

@@ -1,0 +1,215 @@
+"""Training and evaluation runs: epochs, metrics, checkpoints, resume.
+
+One epoch = one :meth:`Simulator.run`: every training sample in a fresh random order (with sleep
+blocks for rules that sleep), then a forward-only pass over the evaluation set with the final
+weights of the epoch. After each epoch the metrics are appended to ``metrics.json`` and the
+learned state is checkpointed; ``resume=True`` continues a killed run from its last checkpoint,
+drawing the same shuffles and seeds an uninterrupted run would have drawn.
+"""
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
+from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, restore_rng,
+                                             save_checkpoint, write_json)
+from plausigrad.protocols.datasets import load_dataset
+from plausigrad.protocols.devices import DEVICE_CHOICES
+from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
+from plausigrad.protocols.schedule import SleepSchedule, Windows
+from plausigrad.rules.biograd import BioGrad, BioGradParameters
+
+RULES = {"biograd": (BioGrad, BioGradParameters)}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run (written into checkpoints and metrics)."""
+
+    rule: str = "biograd"
+    hidden: tuple = (500,)
+    epochs: int = 5
+    device: str = "cpp"
+    threads: int = 0
+    dataset: str = "mnist"
+    data_dir: str = None
+    train_limit: int = None
+    test_limit: int = None
+    forward_steps: int = 20
+    feedback_steps: int = 10
+    sleep_every: int = 1000
+    sleep_slots: int = 10
+    lr_decay: float = 0.7
+    seed: int = 0
+    rule_params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        require_choice("rule", self.rule, tuple(RULES))
+        require_choice("device", self.device, DEVICE_CHOICES)
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for size in self.hidden:
+            require_positive("hidden layer size", size)
+        require_positive("epochs", self.epochs)
+        require_positive("learning-rate decay", self.lr_decay)
+        if self.threads < 0:
+            raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
+        Windows(self.forward_steps, self.feedback_steps)  # validates
+
+    def windows(self):
+        return Windows(self.forward_steps, self.feedback_steps)
+
+    def make_rule(self):
+        rule_class, params_class = RULES[self.rule]
+        try:
+            return rule_class(params_class(**self.rule_params))
+        except TypeError as exc:
+            raise ConfigurationError(f"bad parameters for rule {self.rule}: {exc}") from None
+
+    def sleep_schedule(self, rule):
+        if not getattr(rule, "uses_sleep", False):
+            return None
+        return SleepSchedule(self.sleep_every, self.sleep_slots)
+
+    def to_json(self):
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def build_key(config, rule, n_train, n_eval):
+    """Hash of everything that changes the generated code (not learning rates, data or seeds)."""
+    params = rule.describe()
+    for runtime_value in ("learning_rate", "bias_learning_rate"):
+        params.pop(runtime_value, None)
+    payload = json.dumps([params, config.hidden, config.forward_steps, config.feedback_steps,
+                          config.sleep_every if rule.uses_sleep else None,
+                          config.sleep_slots if rule.uses_sleep else None, config.device,
+                          config.threads, n_train, n_eval], sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+def default_build_root():
+    return os.environ.get("PLAUSIGRAD_BUILD_DIR",
+                          os.path.join(os.path.expanduser("~"), ".cache", "plausigrad", "builds"))
+
+
+def _data(config):
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir,
+                           train_limit=config.train_limit, test_limit=config.test_limit)
+    images = np.concatenate([dataset.train_images, dataset.test_images])
+    labels = np.concatenate([dataset.train_labels, dataset.test_labels])
+    return dataset, images, labels
+
+
+def train(config, out_dir, *, resume=False, log=print, build_root=None):
+    """Train ``config`` for ``config.epochs`` epochs, writing metrics and checkpoints to ``out_dir``.
+
+    Returns the list of per-epoch metric dicts (including those of resumed epochs).
+    """
+    rule = config.make_rule()
+    dataset, images, labels = _data(config)
+    n_train, n_eval = dataset.num_train, dataset.num_test
+    sizes = (images.shape[1], *config.hidden, 10)
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    if resume:
+        meta, state = load_checkpoint(out_dir)
+        if meta["config"] != config.to_json():
+            raise CheckpointError(f"checkpoint in {out_dir} was written by a different "
+                                  "configuration; start a new output directory or drop --resume")
+        rng, first_epoch = restore_rng(meta), meta["epoch"]
+        history = json.load(open(metrics_path))["epochs"] if os.path.exists(metrics_path) else []
+        history = history[:first_epoch]
+        log(f"resuming {out_dir} after epoch {first_epoch}")
+    else:
+        if os.path.exists(os.path.join(out_dir, "checkpoint.json")):
+            raise CheckpointError(f"{out_dir} already holds a checkpoint; use --resume to "
+                                  "continue it or choose another --out")
+        rng = np.random.default_rng(config.seed)
+        state, first_epoch, history = rule.initial_state(sizes, rng), 0, []
+    build_dir = os.path.join(build_root or default_build_root(),
+                             f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
+    simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
+                          labels, n_train, n_eval, device=config.device,
+                          build_directory=build_dir, threads=config.threads,
+                          batch_size=rule.params.batch_size)
+    log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
+        f"{n_eval} test samples ({dataset.source})")
+    for epoch in range(first_epoch, config.epochs):
+        lr_factor = config.lr_decay ** epoch
+        order = rng.permutation(n_train)
+        seed = int(rng.integers(1, 2**31 - 1))
+        started = time.perf_counter()
+        record = simulator.run(state, order, seed,
+                               rule.learning_rate_values(len(sizes) - 1, lr_factor))
+        state = record.state
+        entry = {"epoch": epoch + 1, **slot_metrics(record, labels, config.forward_steps),
+                 "learning_rate_factor": lr_factor,
+                 "run_seconds": round(record.run_seconds, 3),
+                 "epoch_seconds": round(time.perf_counter() - started, 3),
+                 "samples_per_second": round((n_train + n_eval) / record.run_seconds, 1),
+                 "compile_seconds": simulator.compile_seconds,
+                 "cpu_cores": os.cpu_count(), **feedback_angles(record, state)}
+        history.append(entry)
+        save_checkpoint(out_dir, epoch + 1, state, config.to_json(),
+                        {"kind": "sgd", "learning_rate_factor": lr_factor,
+                         "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng)
+        write_json(metrics_path, {"config": config.to_json(), "rule": rule.describe(),
+                                  "layer_sizes": sizes, "epochs": history})
+        log(format_epoch(entry))
+    return history
+
+
+def feedback_angles(record, state):
+    """angle(B^l, (W^{l+1})ᵀ) per layer at the end of the epoch, and across its sleep cycles."""
+    angles, per_cycle = {}, {}
+    for name in sorted(state):
+        if name.startswith("B"):
+            upper = f"W{int(name[1:]) + 1}"
+            angles[name] = angle_degrees(state[name], state[upper].T)
+            per_cycle[name] = [angle_degrees(c[name], c[upper].T) for c in record.cycle_state]
+    result = {}
+    if angles:
+        result["feedback_angle_degrees"] = angles
+    if any(per_cycle.values()):
+        result["feedback_angle_per_sleep_cycle"] = per_cycle
+    return result
+
+
+def format_epoch(entry):
+    text = (f"epoch {entry['epoch']}: train acc {entry.get('train_accuracy', float('nan')):.4f} "
+            f"loss {entry.get('train_loss', float('nan')):.4f} | test acc "
+            f"{entry.get('test_accuracy', float('nan')):.4f} | {entry['samples_per_second']:.0f} "
+            f"samples/s, {entry['run_seconds']:.1f} s run")
+    for name, angle in entry.get("feedback_angle_degrees", {}).items():
+        text += f" | angle({name}, W{int(name[1:]) + 1}ᵀ) {angle:.1f}°"
+    return text
+
+
+def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log=print,
+             build_root=None):
+    """Forward-only accuracy of a checkpoint on the test set."""
+    meta, state = load_checkpoint(checkpoint_dir)
+    saved = dict(meta["config"])
+    overrides = {"device": device or saved["device"], "data_dir": data_dir or saved["data_dir"],
+                 "test_limit": test_limit if test_limit is not None else saved["test_limit"],
+                 "train_limit": 1}
+    config = RunConfig(**{**saved, **overrides})
+    rule = config.make_rule()
+    dataset, images, labels = _data(config)
+    images, labels = images[1:], labels[1:]  # no training rows
+    sizes = (images.shape[1], *config.hidden, 10)
+    build_dir = os.path.join(build_root or default_build_root(),
+                             f"eval-{build_key(config, rule, 0, dataset.num_test)}")
+    simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,
+                          dataset.num_test, device=config.device, build_directory=build_dir,
+                          threads=config.threads, batch_size=rule.params.batch_size)
+    record = simulator.run(state, np.arange(0), config.seed + 1,
+                           rule.learning_rate_values(len(sizes) - 1))
+    result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],
+              **slot_metrics(record, labels, config.forward_steps),
+              "samples_per_second": round(dataset.num_test / record.run_seconds, 1)}
+    log(f"test accuracy {result['test_accuracy']:.4f} on {result['test_samples']} samples")
+    return result

@@ -1,0 +1,253 @@
+"""BioGrad: gradient learning with compartment neurons, eligibility traces and a sleep phase.
+
+Source: Tang, Kumar, Polykretis, Michmizos, arXiv:2110.14092 (2021); equations reconstructed in
+ALGORITHMS.md §2 (the paper's own constants are not confirmed). Per TRAIN slot (one sample):
+
+1. forward window (T_f steps): input spikes drive the basal dendrites; every neuron accumulates
+   ψ̄ and x̄ (and, in the ``exact`` form, every synapse its ε and ē; see
+   :mod:`plausigrad.rules.eligibility`);
+2. feedback window (T_b steps): the output apical compartments receive u = a - y (MSE on rates)
+   and their error units emit signed error events; feedback synapses carry them to the apical
+   compartments below (``feedback``: plastic B with sleep, fixed random B, or B = Wᵀ through the
+   feedforward synapse itself), whose error units pass ψ̄-gated copies further down;
+3. last step: every feedforward synapse applies
+
+       ΔW_ji = -η · u_j · ē_ji            Δb_j = -η_b · u_j · ψ̄_j
+
+   either at once (``batch_size`` 1) or averaged over ``batch_size`` samples and applied by a
+   synaptic ``run_regularly`` at the batch boundary. The update is event-driven: a presynaptic
+   ``learn`` event (only for neurons with x̄ > 0) runs the ``learn`` pathway, so silent inputs
+   cost nothing;
+4. SLEEP slots (``feedback="sleep"``): noise-driven Hebbian alignment of B
+   (:mod:`plausigrad.rules.sleep`).
+
+With B = Wᵀ and an exact gradient pathway, u_j equals the rate-network backprop error
+Σ_k W_kj ψ̄_k δ_k (up to the error quantisation), so the update is the surrogate gradient of the
+rate network's MSE; with fixed random B it is spiking feedback alignment.
+
+Parameters (:class:`BioGradParameters`); values marked † come from the team's numpy search
+(``tools/tune_biograd_numpy.py``), not from the paper:
+
+=====================  ======  ==========================================================
+parameter              symbol  meaning
+=====================  ======  ==========================================================
+learning_rate          η       SGD step of the feedforward weights (per layer, a tuple) †
+bias_learning_rate     η_b     SGD step of the biases †
+batch_size             B       samples per weight update
+eligibility            -       ``factorised`` or ``exact``
+feedback               -       ``sleep``, ``fa`` (fixed random B) or ``symmetric`` (B = Wᵀ)
+error_quantum          q       error carried by one error event †
+input_rate             r_in    spike probability per step of a white pixel
+init_std               σ_l     W^l ~ N(0, σ_l²), per layer †
+dithered_errors        -       error units start from U[0,1) (unbiased) or from 1/2 (rounding)
+feedback_init_scale    -       B ~ U(-s/√n, s/√n), n = size of the upper layer
+sleep_noise_rate       r_s     sleep noise probability per step
+sleep_learning_rate    η_s     Hebbian step
+sleep_decay            λ_s     decay of B per sleep slot
+=====================  ======  ==========================================================
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronParameters,
+                                                  compartment_layer)
+from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
+from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
+from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
+from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
+from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_SLEEP_SPIKE
+
+FEEDBACK_MODES = ("sleep", "fa", "symmetric")
+
+#: Presynaptic event that triggers the update pathway: last step of a TRAIN slot, active inputs.
+LEARN_EVENT = {"learn": "learn_step > 0 and xsum > 0"}
+
+
+@dataclass(frozen=True)
+class BioGradParameters:
+    """Hyper-parameters of the BioGrad rule (see the module docstring's table)."""
+
+    learning_rate: tuple = (0.02, 0.2)
+    bias_learning_rate: float = 0.0
+    batch_size: int = 8
+    eligibility: str = "factorised"
+    feedback: str = "sleep"
+    error_quantum: float = 0.125
+    input_rate: float = 1.0
+    init_std: tuple = (0.01, 0.1)
+    feedback_init_scale: float = 1.0
+    sleep_noise_rate: float = 0.1
+    sleep_learning_rate: float = 0.02
+    sleep_decay: float = 0.02
+    dithered_errors: bool = True
+    neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
+
+    def __post_init__(self):
+        object.__setattr__(self, "learning_rate", _positive_tuple("learning rate",
+                                                                  self.learning_rate))
+        if not self.bias_learning_rate >= 0:
+            raise ConfigurationError(
+                f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
+        require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
+        object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
+        for name in ("error_quantum", "input_rate", "feedback_init_scale",
+                     "sleep_noise_rate", "sleep_learning_rate", "sleep_decay"):
+            require_positive(name.replace("_", " "), getattr(self, name))
+        if self.input_rate > 1 or self.sleep_noise_rate > 1 or self.sleep_decay > 1:
+            raise ConfigurationError("input_rate, sleep_noise_rate and sleep_decay must be <= 1")
+
+    def layer_learning_rates(self, n_layers):
+        """One learning rate per weight layer (a single value is broadcast)."""
+        return _per_layer("learning rates", self.learning_rate, n_layers)
+
+
+def _positive_tuple(name, values):
+    if not isinstance(values, (tuple, list)):
+        values = (values,)
+    for value in values:
+        require_positive(name, value)
+    return tuple(float(v) for v in values)
+
+
+def _per_layer(name, values, n_layers):
+    """``values`` for each of ``n_layers`` layers: one value is broadcast, else lengths must match."""
+    if len(values) == 1:
+        return values * n_layers
+    if len(values) != n_layers:
+        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
+    return values
+
+
+class BioGrad(LearningRule):
+    """The BioGrad plug-in (see the module docstring)."""
+
+    name = "biograd"
+
+    def __init__(self, params=None):
+        self.params = params or BioGradParameters()
+
+    @property
+    def uses_sleep(self):
+        return self.params.feedback == "sleep"
+
+    def describe(self):
+        return {"rule": self.name, **asdict(self.params)}
+
+    def initial_state(self, layer_sizes, rng):
+        p = self.params
+        state = {}
+        stds = _per_layer("init_std values", p.init_std, len(layer_sizes) - 1)
+        for l in range(1, len(layer_sizes)):
+            fan_in, n = layer_sizes[l - 1], layer_sizes[l]
+            state[f"W{l}"] = rng.normal(0.0, stds[l - 1], size=(n, fan_in))
+            state[f"b{l}"] = np.zeros(n)
+        if p.feedback != "symmetric":
+            for l in range(1, len(layer_sizes) - 1):
+                bound = p.feedback_init_scale / np.sqrt(layer_sizes[l + 1])
+                state[f"B{l}"] = rng.uniform(-bound, bound, size=(layer_sizes[l], layer_sizes[l + 1]))
+        return state
+
+    def build(self, ctx):
+        p = self.params
+        sizes = ctx.layer_sizes
+        n_layers = len(sizes) - 1
+        flags = ctx.schedule_equations
+        objects, state, learning_rates, feedback_pairs = [], {}, {}, []
+
+        source = bernoulli_input(sizes[0], ctx.pixel_expression, flags, name="input",
+                                 extra_events=dict(LEARN_EVENT))
+        source.run_regularly(INPUT_SLOT_RESET, dt=ctx.slot_duration, when="start",
+                             name="input_slot_reset")
+        objects.append(source)
+
+        layers = [source]
+        for l in range(1, n_layers + 1):
+            output = l == n_layers
+            group = compartment_layer(
+                sizes[l], p.neuron, flags, role="output" if output else "hidden",
+                name=f"layer{l}", target_expression=ctx.target_expression if output else None,
+                sleep_noise=self.uses_sleep and not output,
+                extra_model="bias_grad : 1\nbias_learning_rate : 1 (shared)\n",
+                extra_events=None if output else dict(LEARN_EVENT))
+            group.run_regularly(SLOT_RESET, dt=ctx.slot_duration, when="start",
+                                name=f"layer{l}_slot_reset")
+            group.run_regularly("bias_grad += learn_step * u * psibar", when="groups", order=1,
+                                name=f"layer{l}_bias_gradient")
+            group.run_regularly("b -= bias_learning_rate * bias_grad / batch_size\nbias_grad = 0",
+                                dt=ctx.batch_duration, when="start", order=-1,
+                                name=f"layer{l}_bias_update")
+            state[f"b{l}"] = StateVariable(group, "b", (sizes[l],))
+            learning_rates[f"b{l}"] = (group, "bias_learning_rate")
+            objects.append(group)
+            layers.append(group)
+
+        for l in range(1, n_layers + 1):
+            synapses = self._feedforward(layers[l - 1], layers[l], l, ctx)
+            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
+            learning_rates[f"W{l}"] = (synapses, "learning_rate")
+            objects.append(synapses)
+
+        if p.feedback != "symmetric":
+            for l in range(1, n_layers):
+                extra = {}
+                if self.uses_sleep:
+                    extra = dict(extra_on_pre={"hebbian": HEBBIAN_ON_SLEEP_SPIKE},
+                                 extra_events={"hebbian": "sleep_spike"})
+                feedback = feedback_synapses(layers[l + 1], layers[l], name=f"B{l}", **extra)
+                if self.uses_sleep:
+                    feedback.run_regularly(DECAY_AT_SLOT_START, dt=ctx.slot_duration,
+                                           when="start", name=f"B{l}_sleep_decay")
+                state[f"B{l}"] = StateVariable(feedback, "B", (sizes[l], sizes[l + 1]))
+                feedback_pairs.append((f"B{l}", f"W{l + 1}"))
+                objects.append(feedback)
+
+        namespace = {**p.neuron.namespace(), "error_quantum": p.error_quantum,
+                     "input_rate": p.input_rate, "sleep_noise_rate": p.sleep_noise_rate,
+                     "sleep_learning_rate": p.sleep_learning_rate, "sleep_decay": p.sleep_decay,
+                     "error_dither": 1.0 if p.dithered_errors else 0.0,
+                     "batch_size": p.batch_size}
+        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
+                            state=state, learning_rates=learning_rates,
+                            feedback_pairs=feedback_pairs, namespace=namespace)
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        """Values for the shared learning-rate variables, scaled by a schedule ``factor``."""
+        values = {}
+        for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1):
+            values[f"W{l}"] = rate * factor
+            values[f"b{l}"] = self.params.bias_learning_rate * factor
+        return values
+
+    def _feedforward(self, pre, post, layer, ctx):
+        """Feedforward synapses of weight layer ``layer`` with eligibility and update."""
+        p = self.params
+        elig = eligibility_code(p.eligibility)
+        model = elig.model + "learning_rate : 1 (shared)\n"
+        if p.batch_size == 1:
+            learn = f"w -= learning_rate * u_post * {elig.readout}"
+        else:
+            model += "grad : 1  # Σ over the mini-batch of u_post · ē\n"
+            learn = f"grad += u_post * {elig.readout}"
+        if elig.slot_reset:
+            learn += f"\n{elig.slot_reset}"
+        synapses = feedforward_synapses(
+            pre, post, name=f"W{layer}",
+            symmetric_feedback=p.feedback == "symmetric" and layer >= 2,
+            extra_model=model, extra_on_pre={"learn": learn},
+            extra_on_post={"eligibility_reset": elig.on_post} if elig.on_post else None,
+            extra_events={"learn": "learn"})
+        if elig.step:
+            synapses.run_regularly(elig.step, when="groups", order=2, name=f"W{layer}_eligibility")
+            synapses.run_regularly(elig.slot_reset, dt=ctx.slot_duration, when="start",
+                                   name=f"W{layer}_eligibility_slot_reset")
+        if p.batch_size > 1:
+            synapses.run_regularly("w -= learning_rate * grad / batch_size\ngrad = 0",
+                                   dt=ctx.batch_duration,
+                                   when="start", order=-1, name=f"W{layer}_batch_update")
+        return synapses
