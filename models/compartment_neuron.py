@@ -22,7 +22,8 @@ Discrete time, one step = one ``dt`` (1 ms); all variables dimensionless. Per st
                             ``error_negative`` when D < 0 (D += 1)                  [reconstructed]
 
 The output layer's apical compartment receives the local teaching signal at the first feedback
-step: u = a - y (MSE on rates, a = spike count / T_f, y = 1 for the labelled unit, else 0), and
+step: u = a - y (MSE on rates, a = spike count / T_f, y = y_on (``target_rate``) for the labelled
+unit, else 0), and
 its error unit starts from D = ψ̄ · u / q + ξ, ξ ~ U[0, 1): dithered quantisation, so the expected
 net number of error events is exactly ψ̄ · u / q [reconstructed; the paper's error coding is
 unknown]. Hidden error units start from D = ξ. With ``error_dither = 0`` the start value is 1/2
@@ -129,7 +130,7 @@ SLEEP_NOISE_STEP = 'noise = int(in_sleep > 0 and rand() < sleep_noise_rate)'
 
 #: The output layer's local teacher: apical u = a - y at the first feedback step.
 OUTPUT_TEACHER = '''
-u = u * (1 - feedback_onset) + feedback_onset * (rate - target)
+u = u * (1 - feedback_onset) + feedback_onset * (rate - target_rate * target)
 err = err * (1 - feedback_onset) + feedback_onset * (psibar * u / error_quantum + dither)
 '''
 

@@ -263,7 +263,7 @@ class Simulator:
                            spikes=spikes)
 
 
-def slot_metrics(record, labels, forward_steps):
+def slot_metrics(record, labels, forward_steps, target_rate=1.0):
     """Loss and accuracy of the TRAIN and EVAL slots of a run (MSE on rates, argmax of counts)."""
     metrics = {}
     for kind, prefix in ((TRAIN, "train"), (EVAL, "test")):
@@ -273,7 +273,7 @@ def slot_metrics(record, labels, forward_steps):
         counts = record.output_counts[slots]
         y = labels[record.rows[slots]].astype(int)
         rates = counts / forward_steps
-        target = np.eye(counts.shape[1])[y]
+        target = target_rate * np.eye(counts.shape[1])[y]
         metrics[f"{prefix}_loss"] = float(np.mean(0.5 * np.sum((rates - target) ** 2, axis=1)))
         metrics[f"{prefix}_accuracy"] = float(np.mean(np.argmax(counts, axis=1) == y))
         metrics[f"{prefix}_samples"] = int(slots.sum())

@@ -37,6 +37,8 @@ batch_size             B       samples per weight update
 eligibility            -       ``factorised`` or ``exact``
 feedback               -       ``sleep``, ``fa`` (fixed random B) or ``symmetric`` (B = Wᵀ)
 error_quantum          q       error carried by one error event †
+target_rate            y_on    target rate of the labelled output unit (spikes/step) †;
+                               below 1 because one step of latency per layer makes 1 unreachable
 input_rate             r_in    spike probability per step of a white pixel
 init_std               σ_l     W^l ~ N(0, σ_l²), per layer †
 dithered_errors        -       error units start from U[0,1) (unbiased) or from 1/2 (rounding)
@@ -76,6 +78,7 @@ class BioGradParameters:
     eligibility: str = "factorised"
     feedback: str = "sleep"
     error_quantum: float = 0.125
+    target_rate: float = 0.8
     input_rate: float = 1.0
     init_std: tuple = (0.01, 0.1)
     feedback_init_scale: float = 1.0
@@ -96,11 +99,12 @@ class BioGradParameters:
         require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
         object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
-        for name in ("error_quantum", "input_rate", "feedback_init_scale",
+        for name in ("error_quantum", "target_rate", "input_rate", "feedback_init_scale",
                      "sleep_noise_rate", "sleep_learning_rate", "sleep_decay"):
             require_positive(name.replace("_", " "), getattr(self, name))
-        if self.input_rate > 1 or self.sleep_noise_rate > 1 or self.sleep_decay > 1:
-            raise ConfigurationError("input_rate, sleep_noise_rate and sleep_decay must be <= 1")
+        if max(self.input_rate, self.sleep_noise_rate, self.sleep_decay, self.target_rate) > 1:
+            raise ConfigurationError(
+                "input_rate, target_rate, sleep_noise_rate and sleep_decay must be <= 1")
 
     def layer_learning_rates(self, n_layers):
         """One learning rate per weight layer (a single value is broadcast)."""
@@ -210,6 +214,7 @@ class BioGrad(LearningRule):
         namespace = {**p.neuron.namespace(), "error_quantum": p.error_quantum,
                      "input_rate": p.input_rate, "sleep_noise_rate": p.sleep_noise_rate,
                      "sleep_learning_rate": p.sleep_learning_rate, "sleep_decay": p.sleep_decay,
+                     "target_rate": p.target_rate,
                      "error_dither": 1.0 if p.dithered_errors else 0.0,
                      "batch_size": p.batch_size}
         return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],

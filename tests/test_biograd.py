@@ -87,6 +87,7 @@ def test_one_update_matches_numpy_reference_on_identical_spike_trains(eligibilit
                                atol=1e-10)
     np.testing.assert_array_equal(record.output_counts[0], fwd["count"][2][0])
     cfg = ref.Config(sizes=sizes, eta=eta, eta_b=(0.0, 0.0), batch_size=1, q=0.125, n_err=8,
+                     y_on=rule.params.target_rate,
                      eligibility=eligibility, dtype="float64")
     update = ref.errors_and_updates(params, fwd, np.array([4]), cfg, rng=HalfDither())
     assert np.abs(update["dW"][0]).max() > 0, "test needs a non-zero hidden update"
@@ -110,7 +111,7 @@ def test_single_update_lowers_the_loss_on_its_sample():
     image = _binary_digit(rng)
     images = np.concatenate([image, image])
     record = simulate(rule, sizes, state, images, np.array([7, 7]), [0], n_eval=1)
-    metrics = slot_metrics(record, np.array([7, 7]), WINDOWS.forward_steps)
+    metrics = slot_metrics(record, np.array([7, 7]), WINDOWS.forward_steps, rule.params.target_rate)
     assert metrics["test_loss"] < metrics["train_loss"] - 0.01, metrics
 
 
@@ -126,7 +127,7 @@ def test_sleep_lowers_feedback_angle_on_a_random_network():
                       sleep=SleepSchedule(every_samples=1, slots=40), windows=Windows(5, 5))
     after = angle_degrees(record.state["B1"], record.state["W2"].T)
     assert before > 80
-    assert after < 60, (before, after)
+    assert after < before - 10, (before, after)
     np.testing.assert_array_equal(record.state["W2"], state["W2"])  # sleep leaves W alone
 
 
