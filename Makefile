@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-all demo bench clean
+.PHONY: all venv test test-fast demo clean
 
 all: test
 
@@ -38,9 +38,6 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/plausigrad demo --out results/demo
-
-bench: $(STAMP)
-	$(PY) -m plausigrad.protocols.bench
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

@@ -14,6 +14,7 @@ spiking_allowed    in_forward or in_sleep (somata are silent in the feedback win
 feedback_onset     first step of the feedback window of a TRAIN slot
 error_step         feedback window of a TRAIN slot except its last step (error events)
 learn_step         last step of a TRAIN slot (weight update)
+batch_start        first step of every ``batch_size``-th slot (mini-batch updates are applied)
 training_slot      a TRAIN slot
 =================  =========================================================================
 
@@ -28,7 +29,8 @@ TRAIN, SLEEP, EVAL, IDLE = 0, 1, 2, 3
 def schedule_equations():
     """Subexpressions for the schedule flags, to be appended to every group's model.
 
-    Needs ``slot_kind`` (TimedArray), ``forward_steps`` and ``slot_steps`` in the namespace.
+    Needs ``slot_kind`` (TimedArray), ``forward_steps``, ``slot_steps`` and ``batch_size`` in the
+    namespace.
     """
     return f'''
 step_in_slot = timestep(t, dt) % slot_steps : integer
@@ -40,6 +42,7 @@ spiking_allowed = int(in_forward > 0 or in_sleep > 0) : integer
 feedback_onset = int(step_in_slot == forward_steps) * training_slot : integer
 error_step = int(step_in_slot >= forward_steps and step_in_slot < slot_steps - 1) * training_slot : integer
 learn_step = int(step_in_slot == slot_steps - 1) * training_slot : integer
+batch_start = int(step_in_slot == 0 and (timestep(t, dt) // slot_steps) % batch_size == 0) : integer
 '''
 
 

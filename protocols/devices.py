@@ -9,6 +9,7 @@ Public API::
     build_standalone(directory=None, *, run=False, compile=True, clean=False) -> str
     nvcc_available() -> bool
     cxx_available() -> bool
+    gpu_visible() -> bool
 
 :func:`activate_device` may be called any number of times in one Python process (the test suite
 runs runtime, C++ and CUDA networks one after another). Before switching it re-initialises every
@@ -64,7 +65,6 @@ __all__ = ["DEVICE_CHOICES", "DeviceError", "activate_device", "is_standalone",
 
 DEVICE_CHOICES = ("runtime", "cpp", "cuda")
 RUNTIME_TARGETS = ("cython", "numpy")
-_BRIAN_NAMES = {"runtime": "runtime", "cpp": "cpp_standalone", "cuda": "cuda_standalone"}
 
 
 class DeviceError(PlausigradError):
@@ -238,8 +238,11 @@ def build_standalone(directory=None, *, run=False, compile=True, clean=False):
     Wraps ``device.build(directory=..., compile=..., run=..., clean=...)``. ``directory`` defaults
     to the ``build_directory`` given to :func:`activate_device`. Brian2 rewrites only source files
     whose content changed and ``make`` rebuilds only out-of-date objects, so rebuilding an
-    unchanged network in the same directory (even from a new process) does not recompile
-    (``clean=True`` forces a full rebuild). Compile time: ``get_device().timers["compile"]``.
+    unchanged network in the same directory from a new process recompiles little, but not
+    nothing: the generated code is not byte-identical across processes (Brian2 orders clocks, and
+    brian2cuda also variables, by set iteration order), so ``main.cpp``/``main.cu`` and, for CUDA,
+    a few code objects (monitors, synapse creation; fewer with ``PYTHONHASHSEED=0``) are usually
+    rebuilt. ``clean=True`` forces a full rebuild. Timings: ``get_device().timers["compile"]``.
     """
     active = get_device()
     if not hasattr(active, "project_dir"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
-                    device, ms, seed as brian_seed)
+                    device, ms, second, seed as brian_seed)
 
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
@@ -202,18 +202,29 @@ class Simulator:
         for name, (owner, variable) in self._handles["built"].learning_rates.items():
             setattr(owner, variable, learning_rates[name])
 
-    def _run_standalone(self, timeline, duration, state, seed, learning_rates):
+    def compile(self, train_order=()):
+        """Generate and compile the standalone project (once); returns the compile seconds.
+
+        The timeline only fixes the shape of the run, so any order of the same length will do.
+        On a machine without a GPU this is how a CUDA build is checked.
+        """
         if not self.compiled:
+            timeline = self.timeline(np.asarray(train_order, dtype=np.int64))
             activate_device(self.device_kind, self.build_directory, threads=self.threads)
             net, namespace = self._build(timeline)
             device.apply_run_args()
             if self.device_kind == "cpp":
                 self._insert_seed_code()
-            net.run(duration, namespace=namespace)
+            net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
+                    report="text", report_period=60 * second)
             started = time.perf_counter()
             build_standalone(self.build_directory, run=False)
             self.compile_seconds = time.perf_counter() - started
             self.compiled = True
+        return self.compile_seconds
+
+    def _run_standalone(self, timeline, duration, state, seed, learning_rates):
+        self.compile(timeline.rows[timeline.kinds == TRAIN].astype(np.int64))
         h = self._handles
         run_args = {h["slot_kind"]: timeline.kinds, h["slot_row"]: timeline.rows,
                     h["rng"].rng_seed: int(seed)}

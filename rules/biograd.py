@@ -14,8 +14,8 @@ ALGORITHMS.md §2 (the paper's own constants are not confirmed). Per TRAIN slot 
 
        ΔW_ji = -η · u_j · ē_ji            Δb_j = -η_b · u_j · ψ̄_j
 
-   either at once (``batch_size`` 1) or averaged over ``batch_size`` samples and applied by a
-   synaptic ``run_regularly`` at the batch boundary. The update is event-driven: a presynaptic
+   either at once (``batch_size`` 1) or averaged over ``batch_size`` samples and applied at the
+   batch boundary by the ``apply_batch`` pathway (a full pass over the synapses per batch). The update is event-driven: a presynaptic
    ``learn`` event (only for neurons with x̄ > 0) runs the ``learn`` pathway, so silent inputs
    cost nothing;
 4. SLEEP slots (``feedback="sleep"``): noise-driven Hebbian alignment of B
@@ -64,8 +64,17 @@ from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_SLEEP_SPIKE
 
 FEEDBACK_MODES = ("sleep", "fa", "symmetric")
 
-#: Presynaptic event that triggers the update pathway: last step of a TRAIN slot, active inputs.
-LEARN_EVENT = {"learn": "learn_step > 0 and xsum > 0"}
+#: Bias: apply the mini-batch mean at its boundary, then accumulate u · ψ̄ at the learn step.
+BIAS_UPDATE = """
+b -= bias_learning_rate * bias_grad / batch_size * batch_start
+bias_grad = bias_grad * (1 - batch_start) + learn_step * u * psibar
+"""
+
+#: Presynaptic events: ``learn`` (last step of a TRAIN slot, active inputs only) triggers the
+#: update pathway; ``apply_batch`` (mini-batch boundary) applies the accumulated gradient.
+#: Events on the step clock, rather than a ``run_regularly`` on a batch-length clock, keep the
+#: order of accumulation and application identical on every device.
+LEARN_EVENT = {"learn": "learn_step > 0 and xsum > 0", "apply_batch": "batch_start > 0"}
 
 
 @dataclass(frozen=True)
@@ -181,11 +190,7 @@ class BioGrad(LearningRule):
                 extra_events=None if output else dict(LEARN_EVENT))
             group.run_regularly(SLOT_RESET, dt=ctx.slot_duration, when="start",
                                 name=f"layer{l}_slot_reset")
-            group.run_regularly("bias_grad += learn_step * u * psibar", when="groups", order=1,
-                                name=f"layer{l}_bias_gradient")
-            group.run_regularly("b -= bias_learning_rate * bias_grad / batch_size\nbias_grad = 0",
-                                dt=ctx.batch_duration, when="start", order=-1,
-                                name=f"layer{l}_bias_update")
+            group.run_regularly(BIAS_UPDATE, when="groups", order=1, name=f"layer{l}_bias_update")
             state[f"b{l}"] = StateVariable(group, "b", (sizes[l],))
             learning_rates[f"b{l}"] = (group, "bias_learning_rate")
             objects.append(group)
@@ -241,18 +246,19 @@ class BioGrad(LearningRule):
             learn = f"grad += u_post * {elig.readout}"
         if elig.slot_reset:
             learn += f"\n{elig.slot_reset}"
+        pathways, events = {"learn": learn}, {"learn": "learn"}
+        if p.batch_size > 1:
+            pathways["apply_batch"] = "w -= learning_rate * grad / batch_size\ngrad = 0"
+            events["apply_batch"] = "apply_batch"
         synapses = feedforward_synapses(
             pre, post, name=f"W{layer}",
             symmetric_feedback=p.feedback == "symmetric" and layer >= 2,
-            extra_model=model, extra_on_pre={"learn": learn},
+            extra_model=model, extra_on_pre=pathways,
             extra_on_post={"eligibility_reset": elig.on_post} if elig.on_post else None,
-            extra_events={"learn": "learn"})
+            extra_events=events)
         if elig.step:
             synapses.run_regularly(elig.step, when="groups", order=2, name=f"W{layer}_eligibility")
             synapses.run_regularly(elig.slot_reset, dt=ctx.slot_duration, when="start",
                                    name=f"W{layer}_eligibility_slot_reset")
-        if p.batch_size > 1:
-            synapses.run_regularly("w -= learning_rate * grad / batch_size\ngrad = 0",
-                                   dt=ctx.batch_duration,
-                                   when="start", order=-1, name=f"W{layer}_batch_update")
+
         return synapses

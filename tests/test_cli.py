@@ -1,0 +1,91 @@
+"""The command line: impossible arguments and bad data fail with ONE line and exit status 2."""
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "plausigrad.protocols.cli"]
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.fixture
+def mnist_copy(tmp_path):
+    """A writable copy of the full MNIST files (their published MD5s hold until a test breaks one)."""
+    if not SHARED_MNIST.is_dir():
+        pytest.skip(f"full MNIST not found at {SHARED_MNIST}")
+    return Path(shutil.copytree(SHARED_MNIST, tmp_path / "data"))
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(done, fragment):
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--device", "gpu9"], "unknown device 'gpu9'"),
+    (["--rule", "hebbian"], "unknown rule 'hebbian'"),
+    (["--forward-steps", "0"], "forward_steps must be a positive integer"),
+    (["--feedback-steps", "-3"], "feedback_steps must be a positive integer"),
+    (["--lr", "-0.1"], "learning rate must be positive"),
+    (["--hidden", "0"], "hidden layer size must be positive"),
+    (["--epochs", "0"], "epochs must be positive"),
+    (["--feedback", "telepathy"], "unknown feedback mode"),
+    (["--eligibility", "magic"], "unknown eligibility form"),
+    (["--batch-size", "0"], "batch size must be a positive integer"),
+    (["--hidden", "abc"], "expected comma-separated integers"),
+])
+def test_impossible_arguments_fail_cleanly(tmp_path, args, fragment):
+    assert_one_line_error(run_cli("train", "--out", str(tmp_path / "run"), *args), fragment)
+
+
+def test_missing_data_directory_fails_cleanly(tmp_path):
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "none"))
+    assert_one_line_error(done, "none")
+
+
+def test_corrupt_dataset_file_fails_cleanly(tmp_path, mnist_copy):
+    data = mnist_copy
+    (data / "train-labels-idx1-ubyte.gz").write_bytes(b"this is not gzip")
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(data))
+    assert_one_line_error(done, "train-labels-idx1-ubyte.gz")
+
+
+def test_truncated_dataset_file_fails_cleanly(tmp_path, mnist_copy):
+    data = mnist_copy
+    path = data / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(data))
+    assert_one_line_error(done, "t10k-images-idx3-ubyte.gz")
+
+
+def test_wrong_magic_number_fails_cleanly(tmp_path, mnist_copy):
+    data = mnist_copy
+    path = data / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[2:4] = b"\x09\x09"
+    path.write_bytes(gzip.compress(bytes(raw)))
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(data))
+    assert_one_line_error(done, "t10k-labels-idx1-ubyte.gz")
+
+
+def test_resume_without_checkpoint_fails_cleanly(tmp_path):
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--resume")
+    assert_one_line_error(done, "no checkpoint")
+
+
+def test_eval_of_missing_checkpoint_fails_cleanly(tmp_path):
+    assert_one_line_error(run_cli("eval", str(tmp_path)), "no checkpoint")

@@ -1,0 +1,113 @@
+"""Standalone devices: C++ agrees with runtime, CUDA code compiles, training learns and resumes.
+
+These tests compile C++ (tens of seconds) or CUDA (minutes) and are marked slow.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from plausigrad.protocols.devices import nvcc_available
+from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.schedule import Windows
+from plausigrad.protocols.checkpoint import load_checkpoint
+from plausigrad.rules.biograd import BioGrad, BioGradParameters
+
+SIZES = (60, 20, 10)
+WINDOWS = Windows(forward_steps=12, feedback_steps=10)
+
+
+def _deterministic_problem():
+    rng = np.random.default_rng(5)
+    images = (rng.uniform(0, 1, (14, 60)) < 0.35).astype(float)  # 0/1 pixels: fixed spike trains
+    labels = rng.integers(0, 10, 14)
+    rule = BioGrad(BioGradParameters(feedback="fa", batch_size=2, learning_rate=(0.2, 0.2),
+                                     bias_learning_rate=0.05, dithered_errors=False))
+    state = rule.initial_state(SIZES, rng)
+    state["W1"] = rng.normal(0, 0.12, state["W1"].shape)
+    return rule, images, labels, state
+
+
+def _run(device, tmp_path):
+    rule, images, labels, state = _deterministic_problem()
+    sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device=device,
+                    runtime_target="numpy", build_directory=str(tmp_path / device),
+                    batch_size=rule.params.batch_size)
+    return state, sim.run(state, np.arange(10), 1, rule.learning_rate_values(2))
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_cpp_standalone_agrees_with_runtime(tmp_path):
+    state, runtime = _run("runtime", tmp_path)
+    _, cpp = _run("cpp", tmp_path)
+    assert not np.allclose(runtime.state["W1"], state["W1"]), "the run must learn something"
+    np.testing.assert_array_equal(cpp.output_counts, runtime.output_counts)
+    for name in runtime.state:
+        np.testing.assert_allclose(cpp.state[name], runtime.state[name], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.cuda
+def test_biograd_network_compiles_for_cuda(tmp_path):
+    if not nvcc_available():
+        pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
+    rule, images, labels, _ = _deterministic_problem()
+    sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device="cuda",
+                    build_directory=str(tmp_path / "cuda"), batch_size=2)
+    sim.compile(np.arange(10))
+    assert os.path.isfile(tmp_path / "cuda" / "main"), "nvcc produced no binary"
+
+
+TRAIN_ARGS = ["train", "--device", "cpp", "--hidden", "100", "--epochs", "2", "--seed", "3",
+              "--train-limit", "1000", "--test-limit", "300", "--sleep-every", "250",
+              "--sleep-slots", "4"]
+
+
+def _cli(args, env, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "plausigrad.protocols.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def build_env(tmp_path_factory):
+    return {**os.environ, "PLAUSIGRAD_BUILD_DIR": str(tmp_path_factory.mktemp("builds"))}
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_training_on_bundled_subset_beats_chance_and_resumes_after_kill(tmp_path, build_env):
+    straight = tmp_path / "straight"
+    done = _cli(TRAIN_ARGS + ["--out", str(straight)], build_env)
+    output = done.communicate(timeout=1200)[0]
+    assert done.returncode == 0, output
+    history = json.load(open(straight / "metrics.json"))["epochs"]
+    assert [e["epoch"] for e in history] == [1, 2]
+    assert history[-1]["test_accuracy"] > 0.5, history  # chance is 0.1
+    assert history[-1]["feedback_angle_per_sleep_cycle"]["B1"], "sleep angles are logged"
+
+    killed = tmp_path / "killed"
+    proc = _cli(TRAIN_ARGS + ["--out", str(killed)], build_env, start_new_session=True)
+    deadline = time.time() + 1200
+    while not (killed / "checkpoint.json").exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill the whole run, standalone binary included
+    proc.wait()
+    meta, _ = load_checkpoint(killed)
+    assert meta["epoch"] == 1
+    resumed = _cli(TRAIN_ARGS + ["--out", str(killed), "--resume"], build_env)
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 0, output
+    assert "resuming" in output
+    _, state_resumed = load_checkpoint(killed)
+    _, state_straight = load_checkpoint(straight)
+    for name in state_straight:  # same shuffles and seeds: the same weights as without the kill
+        np.testing.assert_array_equal(state_resumed[name], state_straight[name])
