@@ -6,7 +6,7 @@ Writes into the output directory:
 * ``learning_curves.png/.pdf`` — accuracy, loss and angle(B, Wᵀ) per sleep cycle;
 * ``dynamics.png/.pdf`` — soma, basal, apical/error compartments, ψ and a presynaptic trace of a
   hidden neuron over a few samples and a sleep block, with rasters of every layer; recorded on
-  the trained weights with ``StateMonitor`` probes on a handful of indices (numpy runtime).
+  the trained weights with ``StateMonitor`` probes on a handful of indices (Cython runtime).
 """
 
 import os
@@ -33,7 +33,7 @@ def record_dynamics(config, state, images, labels, n_samples=3):
     sleep = SleepSchedule(every_samples=n_samples, slots=1) if rule.uses_sleep else None
     simulator = Simulator(rule, sizes, config.windows(), sleep, images[:n_samples + 1],
                           labels[:n_samples + 1], n_samples, 1, device="runtime",
-                          runtime_target="numpy", batch_size=rule.params.batch_size,
+                          runtime_target="cython", batch_size=rule.params.batch_size,
                           probes=DYNAMICS_PROBES)
     return simulator.run(state, np.arange(n_samples), 1,
                          rule.learning_rate_values(len(sizes) - 1))

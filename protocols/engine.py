@@ -25,6 +25,7 @@ import numpy as np
 from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
                     device, ms, second, seed as brian_seed)
 
+from plausigrad.models.errors import ConfigurationError
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
 from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
@@ -94,6 +95,11 @@ class Simulator:
         self.threads, self.runtime_target = threads, runtime_target
         self.batch_size = batch_size
         self.probes = probes or {}
+        if device == "runtime" and runtime_target == "numpy" and batch_size > 1:
+            # Known problem: on the numpy target the apply_batch pathway corrupts other synaptic
+            # arrays (B changed in fa mode); cython and C++ standalone agree exactly.
+            raise ConfigurationError("mini-batches (batch size > 1) are not supported on the "
+                                     "numpy runtime target; use cython or --device cpp")
         self.slot_duration = windows.slot_steps * STEP
         self.compiled = False
         self.compile_seconds = None
