@@ -33,7 +33,7 @@ def record_dynamics(config, state, images, labels, n_samples=3):
     sleep = SleepSchedule(every_samples=n_samples, slots=1) if rule.uses_sleep else None
     simulator = Simulator(rule, sizes, config.windows(), sleep, images[:n_samples + 1],
                           labels[:n_samples + 1], n_samples, 1, device="runtime",
-                          runtime_target="cython", batch_size=rule.params.batch_size,
+                          runtime_target="cython",
                           probes=DYNAMICS_PROBES)
     return simulator.run(state, np.arange(n_samples), 1,
                          rule.learning_rate_values(len(sizes) - 1))

@@ -90,8 +90,9 @@ def connect_all_to_all(synapses):
 
 
 def synapse_vector_to_matrix(values, n_pre, n_post):
-    """Weights in synapse order -> matrix indexed [post, pre]."""
-    return np.asarray(values).reshape(n_pre, n_post).T
+    """Weights in synapse order -> matrix indexed [post, pre] (a copy, never a view of Brian2's
+    arrays, whose memory is released when the device is reinitialised)."""
+    return np.array(values, dtype=np.float64).reshape(n_pre, n_post).T.copy()
 
 
 def matrix_to_synapse_vector(matrix):

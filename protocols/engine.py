@@ -85,7 +85,7 @@ class Simulator:
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
                  device="cpp", build_directory=None, threads=0, runtime_target="cython",
-                 batch_size=1, probes=None):
+                 probes=None):
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)
@@ -93,9 +93,8 @@ class Simulator:
         self.n_train, self.n_eval = n_train, n_eval
         self.device_kind, self.build_directory = device, build_directory
         self.threads, self.runtime_target = threads, runtime_target
-        self.batch_size = batch_size
         self.probes = probes or {}
-        if device == "runtime" and runtime_target == "numpy" and batch_size > 1:
+        if device == "runtime" and runtime_target == "numpy" and rule.batch_size > 1:
             # Known problem: on the numpy target the apply_batch pathway corrupts other synaptic
             # arrays (B changed in fa mode); cython and C++ standalone agree exactly.
             raise ConfigurationError("mini-batches (batch size > 1) are not supported on the "
@@ -103,10 +102,6 @@ class Simulator:
         self.slot_duration = windows.slot_steps * STEP
         self.compiled = False
         self.compile_seconds = None
-
-    @property
-    def n_weight_layers(self):
-        return len(self.layer_sizes) - 1
 
     def timeline(self, train_order):
         return build_timeline(train_order, self.n_train + np.arange(self.n_eval), self.sleep)
@@ -125,8 +120,7 @@ class Simulator:
             pixel_expression=f"pixels({row_time}, i)",
             target_expression=f"int(i == int(labels({row_time}) + 0.5))",
             schedule_equations=schedule_equations(),
-            slot_duration=self.slot_duration,
-            batch_duration=self.batch_size * self.slot_duration)
+            slot_duration=self.slot_duration)
         built = self.rule.build(ctx)
         counts = StateMonitor(built.output_group, "count", record=True, dt=self.slot_duration,
                               when="start", order=-10, name="output_counts")
@@ -185,21 +179,20 @@ class Simulator:
         ``learning_rates`` maps state names (``W1``, ``b1``, ...) to learning-rate values.
         """
         timeline = self.timeline(train_order)
-        duration = timeline.n_slots * self.slot_duration
         if is_standalone(self.device_kind):
-            started = self._run_standalone(timeline, duration, state, seed, learning_rates)
+            started = self._run_standalone(timeline, state, seed, learning_rates)
         else:
-            started = self._run_runtime(timeline, duration, state, seed, learning_rates)
+            started = self._run_runtime(timeline, state, seed, learning_rates)
         elapsed = time.perf_counter() - started
         return self._collect(timeline, elapsed)
 
-    def _run_runtime(self, timeline, duration, state, seed, learning_rates):
+    def _run_runtime(self, timeline, state, seed, learning_rates):
         activate_device("runtime", runtime_target=self.runtime_target)
         net, namespace = self._build(timeline)
         self._assign(state, learning_rates)
         brian_seed(seed)
         started = time.perf_counter()
-        net.run(duration, namespace=namespace)
+        net.run(timeline.n_slots * self.slot_duration, namespace=namespace)
         return started
 
     def _assign(self, state, learning_rates):
@@ -208,14 +201,15 @@ class Simulator:
         for name, (owner, variable) in self._handles["built"].learning_rates.items():
             setattr(owner, variable, learning_rates[name])
 
-    def compile(self, train_order=()):
+    def compile(self):
         """Generate and compile the standalone project (once); returns the compile seconds.
 
-        The timeline only fixes the shape of the run, so any order of the same length will do.
-        On a machine without a GPU this is how a CUDA build is checked.
+        The timeline built here only fixes the shape of the run (``n_train`` training slots);
+        every run passes its own order through ``run_args``. On a machine without a GPU this is
+        how a CUDA build is checked.
         """
         if not self.compiled:
-            timeline = self.timeline(np.asarray(train_order, dtype=np.int64))
+            timeline = self.timeline(np.arange(self.n_train))
             activate_device(self.device_kind, self.build_directory, threads=self.threads)
             net, namespace = self._build(timeline)
             device.apply_run_args()
@@ -229,8 +223,8 @@ class Simulator:
             self.compiled = True
         return self.compile_seconds
 
-    def _run_standalone(self, timeline, duration, state, seed, learning_rates):
-        self.compile(timeline.rows[timeline.kinds == TRAIN].astype(np.int64))
+    def _run_standalone(self, timeline, state, seed, learning_rates):
+        self.compile()
         h = self._handles
         run_args = {h["slot_kind"]: timeline.kinds, h["slot_row"]: timeline.rows,
                     h["rng"].rng_seed: int(seed)}

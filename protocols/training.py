@@ -120,8 +120,10 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None):
             raise CheckpointError(f"checkpoint in {out_dir} was written by a different "
                                   "configuration; start a new output directory or drop --resume")
         rng, first_epoch = restore_rng(meta), meta["epoch"]
-        history = json.load(open(metrics_path))["epochs"] if os.path.exists(metrics_path) else []
-        history = history[:first_epoch]
+        history = []
+        if os.path.exists(metrics_path):
+            with open(metrics_path) as handle:
+                history = json.load(handle)["epochs"][:first_epoch]
         log(f"resuming {out_dir} after epoch {first_epoch}")
     else:
         if os.path.exists(os.path.join(out_dir, "checkpoint.json")):
@@ -133,8 +135,7 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None):
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
                           labels, n_train, n_eval, device=config.device,
-                          build_directory=build_dir, threads=config.threads,
-                          batch_size=rule.params.batch_size)
+                          build_directory=build_dir, threads=config.threads)
     log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
         f"{n_eval} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):
@@ -205,7 +206,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
                              f"eval-{build_key(config, rule, 0, dataset.num_test)}")
     simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,
                           dataset.num_test, device=config.device, build_directory=build_dir,
-                          threads=config.threads, batch_size=rule.params.batch_size)
+                          threads=config.threads)
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],

@@ -22,7 +22,6 @@ class NetworkContext:
     target_expression: str       #: expression of y_j (1 for the labelled output unit, else 0)
     schedule_equations: str      #: the schedule flags (models.schedule_signals)
     slot_duration: object        #: Brian2 quantity: duration of one slot
-    batch_duration: object       #: Brian2 quantity: duration of one mini-batch of slots
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,11 @@ class LearningRule:
     """Base class of a plug-in rule. Subclasses set ``name`` and implement :meth:`build`."""
 
     name = "abstract"
+
+    @property
+    def batch_size(self):
+        """Samples per weight update (1: online)."""
+        return 1
 
     def build(self, context):
         """Return a :class:`BuiltNetwork` for ``context``."""

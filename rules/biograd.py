@@ -146,6 +146,10 @@ class BioGrad(LearningRule):
         self.params = params or BioGradParameters()
 
     @property
+    def batch_size(self):
+        return self.params.batch_size
+
+    @property
     def uses_sleep(self):
         return self.params.feedback == "sleep"
 

@@ -22,7 +22,7 @@ def simulate(rule, sizes, state, images, labels, train_order, n_eval=0, sleep=No
              seed=1, windows=WINDOWS):
     n_train = len(images) - n_eval
     sim = Simulator(rule, sizes, windows, sleep, images, labels, n_train, n_eval,
-                    device="runtime", runtime_target="numpy", batch_size=rule.params.batch_size,
+                    device="runtime", runtime_target="numpy",
                     probes=probes)
     return sim.run(state, np.asarray(train_order), seed,
                    rule.learning_rate_values(len(sizes) - 1))

@@ -37,8 +37,7 @@ def _deterministic_problem():
 def _run(device, tmp_path):
     rule, images, labels, state = _deterministic_problem()
     sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device=device,
-                    runtime_target="cython", build_directory=str(tmp_path / device),
-                    batch_size=rule.params.batch_size)
+                    runtime_target="cython", build_directory=str(tmp_path / device))
     return state, sim.run(state, np.arange(10), 1, rule.learning_rate_values(2))
 
 
@@ -60,8 +59,8 @@ def test_biograd_network_compiles_for_cuda(tmp_path):
         pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
     rule, images, labels, _ = _deterministic_problem()
     sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device="cuda",
-                    build_directory=str(tmp_path / "cuda"), batch_size=2)
-    sim.compile(np.arange(10))
+                    build_directory=str(tmp_path / "cuda"))
+    sim.compile()
     assert os.path.isfile(tmp_path / "cuda" / "main"), "nvcc produced no binary"
 
 
