@@ -1,7 +1,6 @@
 """Device selection: runtime (Cython), C++ standalone and CUDA standalone (compile only)."""
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -180,23 +179,3 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path):
     assert os.path.isfile(tmp_path / "cpp" / "main")
     # and back: runtime still works after a standalone build in the same process
     check_quantities(run_on("runtime"))
-
-
-@pytest.mark.cuda
-@pytest.mark.slow
-def test_cuda_standalone_compiles(tmp_path):
-    if not nvcc_available():
-        pytest.skip("nvcc not found on PATH")
-    directory = tmp_path / "cuda"
-    device = activate_device("cuda", str(directory))
-    net, *_ = small_network()
-    net.run(DURATION)
-    binary = directory / "main"
-    assert not binary.exists()
-    start = time.perf_counter()
-    assert build_standalone(run=False) == str(directory)
-    elapsed = time.perf_counter() - start
-    assert binary.is_file(), "nvcc produced no binary"
-    assert "-std=c++17" in (directory / "makefile").read_text()
-    assert os.access(binary, os.X_OK)
-    print(f"CUDA compile: {elapsed:.1f} s (make: {device.timers['compile']['make']})")

@@ -61,7 +61,10 @@ def test_biograd_network_compiles_for_cuda(tmp_path):
     sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device="cuda",
                     build_directory=str(tmp_path / "cuda"))
     sim.compile()
-    assert os.path.isfile(tmp_path / "cuda" / "main"), "nvcc produced no binary"
+    binary = tmp_path / "cuda" / "main"
+    assert binary.is_file(), "nvcc produced no binary"
+    assert os.access(binary, os.X_OK)
+    assert "-std=c++17" in (tmp_path / "cuda" / "makefile").read_text()  # CUDA 13 needs C++17
 
 
 TRAIN_ARGS = ["train", "--device", "cpp", "--hidden", "100", "--epochs", "2", "--seed", "3",
