@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo clean
+.PHONY: all venv test test-fast demo bench clean
 
 all: test
 
@@ -38,6 +38,12 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/plausigrad demo --out results/demo
+
+# Timing ratios in one run (C++ standalone vs runtime vs a per-sample net.run loop; exact vs
+# factorised eligibility). Uses full MNIST from ../shared when it is there.
+BENCH_DATA ?= $(wildcard ../shared/data/mnist)
+bench: $(STAMP)
+	$(PY) -m plausigrad.protocols.bench $(if $(BENCH_DATA),--data-dir $(BENCH_DATA),)
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

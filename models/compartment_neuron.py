@@ -87,8 +87,12 @@ psisum : 1       # Σ ψ over the forward window
 count : 1        # spikes in the forward window
 xhat : 1         # outgoing presynaptic trace x̂
 xlag : 1         # x̂ of the previous step: the trace that shaped the next layer's c now
-xsum : 1         # Σ x̂ over the forward window (or over the sleep slot so far)
+xsum : 1         # Σ x̂ over the forward window
 noise : 1        # 1 in a step where sleep noise fires the neuron
+I_last : 1       # basal input integrated in this step (sent by the layer below one step ago)
+Isum : 1         # Σ I_last over the sleep slot so far
+fired : 1        # 1 from a spike until the next step
+echo : 1         # 1 in the step after a spike
 u : 1            # apical dendrite: accumulated error signal
 err : 1          # error unit: quantised, gated copy of u awaiting emission as signed events
 dither : 1       # U[0,1) drawn once per slot, start value of the error unit
@@ -104,9 +108,13 @@ xbar = xsum / forward_steps : 1      # x̄: mean presynaptic trace
 #: The per-step map (run in the ``groups`` slot, before thresholds).
 COMPARTMENT_STEP = '''
 xlag = xhat
-xsum += xlag * (in_forward + in_sleep)
+xsum += xlag * in_forward
+echo = fired
+fired = 0
 xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
-c = d_c * c + I_basal + b
+I_last = I_basal
+Isum += I_last * in_sleep
+c = d_c * c + I_last + b
 I_basal = 0
 v = d_v * v + c
 psi = int(abs(v - v_th) < halfwidth) / (2 * halfwidth)
@@ -118,11 +126,13 @@ COMPARTMENT_RESET = '''
 v = 0
 count += in_forward
 xhat += 1
+fired = 1
 '''
 
 #: Per-slot reset (start of every sample or sleep slot).
 SLOT_RESET = ('c = 0; I_basal = 0; v = 0; psi = 0; psisum = 0; count = 0; xhat = 0; '
-              'xlag = 0; xsum = 0; u = 0; err = 0; noise = 0; '
+              'xlag = 0; xsum = 0; u = 0; err = 0; noise = 0; I_last = 0; Isum = 0; fired = 0; '
+              'echo = 0; '
               'dither = 0.5 + error_dither * (rand() - 0.5)')
 
 #: Sleep noise: the draw is short-circuited outside sleep, so it costs nothing in training.
@@ -137,10 +147,11 @@ err = err * (1 - feedback_onset) + feedback_onset * (psibar * u / error_quantum 
 #: Hidden error units start from the dither value at the first feedback step.
 HIDDEN_ERROR_ONSET = 'err = err * (1 - feedback_onset) + feedback_onset * dither'
 
-#: Custom events: signed error spikes, and somatic spikes during sleep (the Hebbian trigger).
+#: Custom events: signed error spikes, and the step after a sleep spike (the Hebbian trigger,
+#: one step later so the layer above has integrated the spike: see plausigrad.rules.sleep).
 COMPARTMENT_EVENTS = {"error_positive": "error_step > 0 and err >= 1",
                       "error_negative": "error_step > 0 and err < 0",
-                      "sleep_spike": "in_sleep > 0 and (v > v_th or noise > 0)"}
+                      "sleep_echo": "in_sleep > 0 and echo > 0"}
 
 
 def compartment_layer(n_neurons, params, schedule_equations, *, role, name,

@@ -68,12 +68,12 @@ def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_mod
 
 
 def feedback_synapses(upper, lower, *, name, extra_model="", extra_on_pre=None,
-                      extra_events=None):
+                      extra_on_post=None, extra_events=None):
     """All-to-all feedback synapses from the error units of ``upper`` to the apical of ``lower``."""
     on_pre = {**apical_pathways("B", "post"), **(extra_on_pre or {})}
     on_event = {**ERROR_EVENT_OF_PATHWAY, **(extra_events or {})}
     synapses = Synapses(upper, lower, model=FEEDBACK_MODEL + extra_model, on_pre=on_pre,
-                        on_event=on_event, name=name)
+                        on_post=extra_on_post, on_event=on_event, name=name)
     connect_all_to_all(synapses)
     return synapses
 

@@ -60,7 +60,7 @@ from plausigrad.models.errors import ConfigurationError, require_choice, require
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
 from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
 from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
-from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_SLEEP_SPIKE
+from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
 
 FEEDBACK_MODES = ("sleep", "fa", "symmetric")
 
@@ -92,7 +92,7 @@ class BioGradParameters:
     init_std: tuple = (0.01, 0.1)
     feedback_init_scale: float = 1.0
     sleep_noise_rate: float = 0.1
-    sleep_learning_rate: float = 0.02
+    sleep_learning_rate: float = 0.01
     sleep_decay: float = 0.02
     dithered_errors: bool = True
     neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
@@ -210,8 +210,8 @@ class BioGrad(LearningRule):
             for l in range(1, n_layers):
                 extra = {}
                 if self.uses_sleep:
-                    extra = dict(extra_on_pre={"hebbian": HEBBIAN_ON_SLEEP_SPIKE},
-                                 extra_events={"hebbian": "sleep_spike"})
+                    extra = dict(extra_on_post={"hebbian": HEBBIAN_ON_ECHO},
+                                 extra_events={"hebbian": "sleep_echo"})
                 feedback = feedback_synapses(layers[l + 1], layers[l], name=f"B{l}", **extra)
                 if self.uses_sleep:
                     feedback.run_regularly(DECAY_AT_SLOT_START, dt=ctx.slot_duration,

@@ -2,33 +2,40 @@
 
 Source: BioGrad abstract ("a periodic 'sleep' phase, in which a local Hebbian rule aligns the
 feedback and feedforward weights"); the rule itself is reconstructed (ALGORITHMS.md §2.5) after
-the weight-mirror mechanism (Akrout et al. 2019).
+the weight-mirror mechanism (Akrout et al. 2019), where B learns from the correlation of a noise
+input x with the linear response y = W x of the layer above.
 
 During a SLEEP slot the input is silent and every hidden layer fires independent Bernoulli noise
-(probability ``sleep_noise_rate`` per step). Noise of layer l reaches layer l+1 through W^{l+1};
-the feedback synapse B_jk (presynaptic: unit k of layer l+1, postsynaptic: unit j of layer l)
-learns from the coincidence of k's spikes with j's recent activity::
+(probability ``sleep_noise_rate`` per step). A spike of unit j in layer l reaches the basal
+dendrite of every unit k in layer l+1 one step later, as part of k's input current
+I_k = Σ_j' W_kj' s_j'. The feedback synapse B_jk (presynaptic: unit k of layer l+1, postsynaptic:
+unit j of layer l) learns at that moment, triggered by j's ``sleep_echo`` event (the step after
+j's spike)::
 
-    on a sleep spike of k:     B_jk += η_s · (x̂_j[t-1] - ⟨x̂_j⟩)          (covariance Hebbian rule)
-    at every sleep slot start: B_jk -= λ_s · B_jk                        (decay keeps B bounded)
+    on sleep_echo of j:        B_jk += η_s · (I_k[t] - ⟨I_k⟩)     (spike-triggered dendritic input)
+    at every sleep slot start: B_jk -= λ_s · B_jk                 (decay keeps B bounded)
 
-x̂_j[t-1] (``xlag``) is exactly the trace that drove k's basal current at this step, and ⟨x̂_j⟩ is
-the postsynaptic neuron's own running mean over the slot so far (``xsum / (step + 1)``), so
-E[ΔB_jk] ∝ Cov(x̂_j, s_k) ∝ f'_k · W_kj for white noise: B drifts toward c · (W^{l+1})ᵀ while the
-decay forgets its random start. Everything read is local to the synapse, its two neurons, and the
+⟨I_k⟩ is k's own running mean of its input over the slot so far (``Isum / (step + 1)``). With
+independent noise, E[I_k − ⟨I_k⟩ | s_j = 1] = W_kj (1 − r_s), so B drifts toward
+c · (W^{l+1})ᵀ — through the dendritic input itself, before k's threshold, so the estimate does
+not depend on k firing — while the decay forgets B's random start. Everything read is local: the
+synapse, its postsynaptic neuron's own spike, its presynaptic neuron's dendritic input, and the
 phase flag.
+
+An earlier version triggered on k's spikes and read j's trace; it aligned B far more slowly
+(a random 20-60-10 network: 91.6° -> ~70-75° in 40 sleep slots), because k's threshold
+nonlinearity discards most of the correlation.
 
 ==================  ======  =======================================================
 parameter           symbol  meaning
 ==================  ======  =======================================================
 sleep_noise_rate    r_s     noise spike probability per step of hidden neurons
-sleep_learning_rate η_s     Hebbian step per coincidence
+sleep_learning_rate η_s     Hebbian step per spike of the postsynaptic unit
 sleep_decay         λ_s     fraction of B forgotten per sleep slot
 ==================  ======  =======================================================
 """
 
 from plausigrad.models.schedule_signals import SLEEP, slot_kind_condition
 
-HEBBIAN_ON_SLEEP_SPIKE = ("B += sleep_learning_rate * "
-                          "(xlag_post - xsum_post / (step_in_slot_post + 1))")
+HEBBIAN_ON_ECHO = "B += sleep_learning_rate * (I_last_pre - Isum_pre / (step_in_slot_pre + 1))"
 DECAY_AT_SLOT_START = f"B -= sleep_decay * B * {slot_kind_condition(SLEEP)}"

@@ -1,0 +1,122 @@
+"""``make bench``: speed of one BioGrad epoch, as ratios measured in ONE process on this machine.
+
+What is timed (784-500-10, T_f = 20, T_b = 10, sleep every 1000 samples, batch 8):
+
+1. C++ standalone: compile time of a fresh build, then samples/s of a run over a slice, and the
+   seconds of a full MNIST epoch (60 000 train + 10 000 test) extrapolated from it;
+2. the same slice design on the runtime device (Cython), on a smaller slice;
+3. the anti-pattern this engine avoids: a Python loop calling ``net.run()`` once per sample
+   (runtime, Cython), on a smaller slice still;
+4. exact (per-synapse) against factorised eligibility on C++ standalone.
+
+Samples/s count training and evaluation slots alike. Results go to stdout and to
+``results/bench.json``. Data: full MNIST when ``--data-dir``/``PLAUSIGRAD_DATA_DIR`` is given,
+else the bundled subset (same image statistics, fewer samples).
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from plausigrad.protocols.datasets import load_dataset
+from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.schedule import SleepSchedule, Windows
+from plausigrad.rules.biograd import BioGrad, BioGradParameters
+
+SIZES = (784, 500, 10)
+WINDOWS = Windows(20, 10)
+SLEEP = SleepSchedule(every_samples=1000, slots=10)
+FULL_EPOCH_SAMPLES = 70_000
+
+
+def _simulator(rule, images, labels, n_train, n_eval, device, build_root, name):
+    return Simulator(rule, SIZES, WINDOWS, SLEEP, images[:n_train + n_eval],
+                     labels[:n_train + n_eval], n_train, n_eval, device=device,
+                     build_directory=os.path.join(build_root, name))
+
+
+def _time_run(simulator, rule, state, n_train):
+    record = simulator.run(state, np.arange(n_train), 1, rule.learning_rate_values(2))
+    samples = simulator.n_train + simulator.n_eval
+    return {"samples": samples, "seconds": round(record.run_seconds, 3),
+            "samples_per_second": round(samples / record.run_seconds, 1)}
+
+
+def _time_per_sample_loop(rule, state, images, labels, n_samples):
+    """The pattern to avoid: one ``net.run(slot)`` call per sample from Python (runtime)."""
+    simulator = Simulator(rule, SIZES, WINDOWS, None, images[:n_samples], labels[:n_samples],
+                          n_samples, 0, device="runtime")
+    from plausigrad.protocols.devices import activate_device
+    activate_device("runtime")
+    net, namespace = simulator._build(simulator.timeline(np.arange(n_samples)))
+    simulator._assign(state, rule.learning_rate_values(2))
+    net.run(simulator.slot_duration, namespace=namespace)  # code generation, not timed
+    started = time.perf_counter()
+    for _ in range(n_samples - 1):
+        net.run(simulator.slot_duration, namespace=namespace)
+    seconds = time.perf_counter() - started
+    return {"samples": n_samples - 1, "seconds": round(seconds, 3),
+            "samples_per_second": round((n_samples - 1) / seconds, 1)}
+
+
+def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, exact_slice=500):
+    dataset = load_dataset("mnist", data_dir=data_dir)
+    images = np.concatenate([dataset.train_images, dataset.test_images])
+    labels = np.concatenate([dataset.train_labels, dataset.test_labels])
+    cpp_slice = min(cpp_slice, dataset.num_train)
+    rule = BioGrad(BioGradParameters())
+    state = rule.initial_state(SIZES, np.random.default_rng(0))
+    build_root = tempfile.mkdtemp(prefix="plausigrad_bench_")
+    results = {"cpu_cores": os.cpu_count(), "network": "-".join(map(str, SIZES)),
+               "windows": [WINDOWS.forward_steps, WINDOWS.feedback_steps], "data": dataset.source}
+
+    eval_part = cpp_slice // 6
+    cpp = _simulator(rule, images, labels, cpp_slice - eval_part, eval_part, "cpp", build_root,
+                     "cpp")
+    results["cpp_compile_seconds"] = round(cpp.compile(), 1)
+    results["cpp"] = _time_run(cpp, rule, state, cpp_slice - eval_part)
+    results["cpp_full_epoch_seconds_extrapolated"] = round(
+        FULL_EPOCH_SAMPLES / results["cpp"]["samples_per_second"], 1)
+
+    runtime = _simulator(rule, images, labels, runtime_slice, 0, "runtime", build_root, "rt")
+    _time_run(runtime, rule, state, runtime_slice)  # first run compiles the Cython code objects
+    results["runtime_cython"] = _time_run(runtime, rule, state, runtime_slice)
+    results["per_sample_net_run_loop"] = _time_per_sample_loop(rule, state, images, labels,
+                                                               loop_slice)
+
+    exact_rule = BioGrad(BioGradParameters(eligibility="exact"))
+    exact = _simulator(exact_rule, images, labels, exact_slice, 0, "cpp", build_root, "exact")
+    results["cpp_exact_compile_seconds"] = round(exact.compile(), 1)
+    results["cpp_exact_eligibility"] = _time_run(exact, exact_rule, state, exact_slice)
+    results["cpp_factorised_same_slice"] = _time_run(
+        _simulator(rule, images, labels, exact_slice, 0, "cpp", build_root, "fact"), rule, state,
+        exact_slice)
+
+    speed = results["cpp"]["samples_per_second"]
+    results["ratios"] = {
+        "cpp_vs_runtime": round(speed / results["runtime_cython"]["samples_per_second"], 1),
+        "cpp_vs_per_sample_loop": round(
+            speed / results["per_sample_net_run_loop"]["samples_per_second"], 1),
+        "factorised_vs_exact": round(results["cpp_factorised_same_slice"]["samples_per_second"]
+                                     / results["cpp_exact_eligibility"]["samples_per_second"], 1)}
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="results/bench.json")
+    args = parser.parse_args(argv)
+    results = run_bench(args.data_dir)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
