@@ -23,17 +23,23 @@ Discrete time, one step = one ``dt`` (1 ms); all variables dimensionless. Per st
 
 The output layer's apical compartment receives the local teaching signal at the first feedback
 step: u = a - y (MSE on rates, a = spike count / T_f, y = y_on (``target_rate``) for the labelled
-unit, else 0), and
-its error unit starts from D = ψ̄ · u / q + ξ, ξ ~ U[0, 1): dithered quantisation, so the expected
+unit, else 0), and its error unit starts from D = ψ̄ · u / q + ξ, ξ ~ U[0, 1): dithered quantisation, so the expected
 net number of error events is exactly ψ̄ · u / q [reconstructed; the paper's error coding is
 unknown]. Hidden error units start from D = ξ. With ``error_dither = 0`` the start value is 1/2
 instead (deterministic rounding; used by tests that compare devices).
 
+Sleep: hidden layers (``sleep_noise=True``) fire Bernoulli noise with probability
+``sleep_noise_rate`` per step; every neuron keeps the basal input it integrated in the current step
+(``I_last``) and its running sum over the sleep slot (``Isum``), and emits ``sleep_echo`` in the
+step after a sleep spike — the trigger and the quantities of the feedback Hebbian rule
+(:mod:`plausigrad.rules.sleep`). The soma is silent during the feedback window (v may still
+integrate the decaying basal current there; it is reset at the next slot).
+
 The somatic update is written as explicit statements run once per step (``run_regularly`` in the
 ``groups`` slot), not as an ODE, so the decays equal the per-step factors exactly
 (ALGORITHMS.md §1). The schedule flags the statements read (``in_forward``, ``error_step``, ...)
-are subexpressions supplied by the protocol (see :mod:`plausigrad.protocols.schedule`), which keeps
-this module free of any notion of phases.
+are subexpressions from :mod:`plausigrad.models.schedule_signals`; the timelines that drive them
+are built by :mod:`plausigrad.protocols.schedule`.
 
 Parameters (:class:`CompartmentNeuronParameters`):
 
