@@ -1,6 +1,6 @@
 """``make bench``: speed of one BioGrad epoch, as ratios measured in ONE process on this machine.
 
-What is timed (784-500-10, T_f = 20, T_b = 10, sleep every 1000 samples, batch 8):
+What is timed (784-500-10, T_f = 20, T_b = 10, sleep 20 slots every 1000 samples, batch 8):
 
 1. C++ standalone: compile time of a fresh build, then samples/s of a run over a slice, and the
    seconds of a full MNIST epoch (60 000 train + 10 000 test) extrapolated from it;
@@ -29,7 +29,7 @@ from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
 SIZES = (784, 500, 10)
 WINDOWS = Windows(20, 10)
-SLEEP = SleepSchedule(every_samples=1000, slots=10)
+SLEEP = SleepSchedule(every_samples=1000, slots=20)
 FULL_EPOCH_SAMPLES = 70_000
 
 

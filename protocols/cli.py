@@ -58,7 +58,7 @@ def _add_run_options(p):
     p.add_argument("--bias-lr", type=float, default=None)
     p.add_argument("--lr-decay", type=float, default=0.7, help="learning-rate factor per epoch")
     p.add_argument("--sleep-every", type=int, default=1000, help="samples between sleep blocks")
-    p.add_argument("--sleep-slots", type=int, default=10, help="slots per sleep block")
+    p.add_argument("--sleep-slots", type=int, default=20, help="slots per sleep block")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -53,7 +53,7 @@ class SleepSchedule:
     """A block of ``slots`` sleep slots after every ``every_samples`` training samples."""
 
     every_samples: int = 1000
-    slots: int = 10
+    slots: int = 20
 
     def __post_init__(self):
         require_positive("sleep every (samples)", self.every_samples)

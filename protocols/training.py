@@ -43,7 +43,7 @@ class RunConfig:
     forward_steps: int = 20
     feedback_steps: int = 10
     sleep_every: int = 1000
-    sleep_slots: int = 10
+    sleep_slots: int = 20
     lr_decay: float = 0.7
     seed: int = 0
     rule_params: dict = field(default_factory=dict)

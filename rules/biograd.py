@@ -92,8 +92,8 @@ class BioGradParameters:
     init_std: tuple = (0.01, 0.1)
     feedback_init_scale: float = 1.0
     sleep_noise_rate: float = 0.1
-    sleep_learning_rate: float = 0.01
-    sleep_decay: float = 0.02
+    sleep_learning_rate: float = 0.0025
+    sleep_decay: float = 0.005
     dithered_errors: bool = True
     neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
 

@@ -91,6 +91,11 @@ def test_training_on_bundled_subset_beats_chance_and_resumes_after_kill(tmp_path
     history = json.load(open(straight / "metrics.json"))["epochs"]
     assert [e["epoch"] for e in history] == [1, 2]
     assert history[-1]["test_accuracy"] > 0.5, history  # chance is 0.1
+    evaluated = _cli(["eval", str(straight)], build_env)
+    output = evaluated.communicate(timeout=1200)[0]
+    assert evaluated.returncode == 0, output
+    accuracy = float(output.split("test accuracy ")[1].split()[0])
+    assert abs(accuracy - history[-1]["test_accuracy"]) < 0.05, (accuracy, history[-1])
 
     killed = tmp_path / "killed"
     proc = _cli(TRAIN_ARGS + ["--out", str(killed)], build_env, start_new_session=True)
