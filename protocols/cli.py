@@ -59,6 +59,10 @@ def _add_run_options(p):
     p.add_argument("--lr-decay", type=float, default=0.7, help="learning-rate factor per epoch")
     p.add_argument("--sleep-every", type=int, default=1000, help="samples between sleep blocks")
     p.add_argument("--sleep-slots", type=int, default=20, help="slots per sleep block")
+    p.add_argument("--sleep-lr", type=float, default=None, help="Hebbian step η_s of B in sleep")
+    p.add_argument("--sleep-decay", type=float, default=None, help="decay λ_s of B per sleep slot")
+    p.add_argument("--sleep-noise", type=float, default=None,
+                   help="noise spike probability per step of hidden neurons in sleep")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -66,7 +70,8 @@ def _config_from_args(args):
     from plausigrad.protocols.training import RunConfig
     rule_params = {"feedback": args.feedback, "eligibility": args.eligibility}
     for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
-                       ("bias_learning_rate", args.bias_lr)):
+                       ("bias_learning_rate", args.bias_lr), ("sleep_learning_rate", args.sleep_lr),
+                       ("sleep_decay", args.sleep_decay), ("sleep_noise_rate", args.sleep_noise)):
         if value is not None:
             rule_params[key] = value
     config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,

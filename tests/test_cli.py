@@ -47,6 +47,8 @@ def assert_one_line_error(done, fragment):
     (["--eligibility", "magic"], "unknown eligibility form"),
     (["--batch-size", "0"], "batch size must be a positive integer"),
     (["--hidden", "abc"], "expected comma-separated integers"),
+    (["--sleep-decay", "1.5"], "must be <= 1"),
+    (["--sleep-lr", "0"], "sleep learning rate must be positive"),
 ])
 def test_impossible_arguments_fail_cleanly(tmp_path, args, fragment):
     assert_one_line_error(run_cli("train", "--out", str(tmp_path / "run"), *args), fragment)
