@@ -15,7 +15,7 @@ import pytest
 
 from plausigrad.protocols.devices import nvcc_available
 from plausigrad.protocols.engine import Simulator
-from plausigrad.protocols.schedule import Windows
+from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
@@ -57,9 +57,10 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path):
 def test_biograd_network_compiles_for_cuda(tmp_path):
     if not nvcc_available():
         pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
-    rule, images, labels, _ = _deterministic_problem()
-    sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device="cuda",
-                    build_directory=str(tmp_path / "cuda"))
+    _, images, labels, _ = _deterministic_problem()
+    rule = BioGrad(BioGradParameters(feedback="sleep"))  # the most features: sleep events too
+    sim = Simulator(rule, SIZES, WINDOWS, SleepSchedule(every_samples=5, slots=2), images,
+                    labels, 10, 4, device="cuda", build_directory=str(tmp_path / "cuda"))
     sim.compile()
     binary = tmp_path / "cuda" / "main"
     assert binary.is_file(), "nvcc produced no binary"
