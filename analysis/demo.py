@@ -22,7 +22,7 @@ from plausigrad.protocols.training import RunConfig, train
 #: The demo's configuration: the bundled 2000/500 subset, a 784-200-10 network.
 DEMO_CONFIG = dict(hidden=(200,), epochs=3, sleep_every=250, sleep_slots=5)
 
-DYNAMICS_PROBES = {"layer1": (("v", "c", "u", "err", "psi"), (0, 1, 2)),
+DYNAMICS_PROBES = {"layer1": (("v", "c", "u", "err", "psi"), tuple(range(10))),
                    "input": (("xhat",), (400,))}
 
 

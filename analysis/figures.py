@@ -39,17 +39,21 @@ def _shade(ax, intervals, label=False):
 
 
 def plot_dynamics(record, threshold, forward_steps, slot_steps, path, *, hidden="layer1",
-                  neuron=0, input_neuron=None):
+                  neuron=None, input_neuron=None):
     """Soma, basal, apical/error and trace dynamics of one hidden neuron, plus layer rasters.
 
     ``record`` is an :class:`~plausigrad.protocols.engine.EpochRecord` of a run with probes on
-    ``hidden`` (variables v, c, u, err, psi) and ``input`` (xhat). Saves ``path`` (.png and .pdf).
+    ``hidden`` (variables v, c, u, err, psi) and ``input`` (xhat). ``neuron`` must be one of the
+    probed indices; None picks the probed neuron with the most spikes. Saves ``path`` (.png and .pdf).
     Returns the plotted arrays so a test can check them against the recording.
     """
     probe = record.probes[hidden]
     t = probe["t"]
-    row = list(probe.get("indices", range(probe["v"].shape[0])))
-    k = row.index(neuron) if neuron in row else 0
+    row = probe["indices"]
+    if neuron is None:  # the probed neuron that spiked most: the liveliest trace to look at
+        spike_i = record.spikes[hidden][0]
+        neuron = max(row, key=lambda n: int(np.sum(spike_i == n)))
+    k = row.index(neuron)
     intervals = phase_intervals(record.kinds, forward_steps, slot_steps)
     spike_i, spike_t = record.spikes[hidden]
     own_spikes = spike_t[spike_i == neuron]

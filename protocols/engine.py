@@ -263,7 +263,8 @@ class Simulator:
                 cycle_state.append({name: self._unflat(name, s[:, r]) for name, s in series.items()})
         probes = {}
         for name, mon in h["probe_monitors"].items():
-            probes[name] = {"t": np.round(np.asarray(mon.t / STEP)).astype(int)}
+            probes[name] = {"t": np.round(np.asarray(mon.t / STEP)).astype(int),
+                            "indices": list(self.probes[name][1])}
             for variable in self.probes[name][0]:
                 probes[name][variable] = np.asarray(getattr(mon, variable))
         spikes = {name: (np.asarray(mon.i), np.round(np.asarray(mon.t / STEP)).astype(int))
