@@ -67,7 +67,7 @@ import dataclasses
 import gzip
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np

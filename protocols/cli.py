@@ -10,7 +10,6 @@ their one-way dependencies (models <- rules <- protocols <- analysis).
 """
 
 import argparse
-import os
 import sys
 
 from plausigrad.models.errors import PlausigradError
