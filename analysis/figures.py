@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from plausigrad.models.errors import ConfigurationError  # noqa: E402
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN  # noqa: E402
 
 PHASE_COLOURS = {"forward": "#dbe9f6", "feedback": "#fde0c5", "sleep": "#e5e5e5"}
@@ -135,6 +136,85 @@ def plot_learning_curves(history, path):
         ax.set_ylabel("angle (degrees)")
         ax.legend(fontsize=7)
     _save(fig, path)
+
+
+ALIGNMENT_PANELS = (("feedback_angle", "θ(B, Wᵀ): feedback vs forward"),
+                    ("error_angle", "θ(e, e_BP): apical error vs backprop"),
+                    ("update_angle_r1", "θ(ΔW, −∇R1): update vs rate backprop"),
+                    ("update_angle_r2", "θ(ΔW, −∇R2): update vs surrogate BPTT"))
+
+
+def alignment_series(history):
+    """{layer: {quantity: (samples_seen, values)}} from the ``alignment`` entries of a run."""
+    series = {}
+    for entry in history:
+        for point in entry.get("alignment", []):
+            for layer, values in point["layers"].items():
+                for name, value in values.items():
+                    xs, ys = series.setdefault(layer, {}).setdefault(name, ([], []))
+                    xs.append(point["samples_seen"])
+                    ys.append(np.nan if value is None else value)
+    return series
+
+
+def plot_alignment(runs, path):
+    """Alignment angles against training progress: one row per weight layer, one column per angle.
+
+    ``runs`` maps a legend label to a run's metric history (the ``epochs`` list of its
+    metrics.json, tracked with ``--track-alignment``). Undefined values (no feedback matrix, no
+    local error in the output layer) leave a panel empty with a note. Saves PNG and PDF; returns
+    the plotted series ``{label: {layer: {quantity: (x, y)}}}``.
+    """
+    plotted = {label: alignment_series(history) for label, history in runs.items()}
+    layers = sorted({layer for s in plotted.values() for layer in s})
+    if not layers:
+        raise ConfigurationError("no alignment measurements in these runs "
+                                 "(train them with --track-alignment N)")
+    fig, axes = plt.subplots(len(layers), len(ALIGNMENT_PANELS), squeeze=False,
+                             figsize=(3.3 * len(ALIGNMENT_PANELS), 2.7 * len(layers)),
+                             sharex=True, constrained_layout=True)
+    for row, layer in enumerate(layers):
+        for col, (name, title) in enumerate(ALIGNMENT_PANELS):
+            ax = axes[row][col]
+            drawn = False
+            for label, series in plotted.items():
+                xs, ys = series.get(layer, {}).get(name, ([], []))
+                if len(ys) and not np.all(np.isnan(ys)):
+                    ax.plot(xs, ys, ".-", label=label)
+                    drawn = True
+            if not drawn:
+                ax.text(0.5, 0.5, "undefined for this layer", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=8, color="0.4")
+            ax.axhline(90, color="0.6", lw=0.6, ls=":")
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{layer} ({'hidden' if row < len(layers) - 1 else 'output'}): {title}",
+                         fontsize=8, loc="left")
+            if col == 0:
+                ax.set_ylabel("angle (degrees)")
+            if row == len(layers) - 1:
+                ax.set_xlabel("training samples seen")
+            if drawn and row == 0:
+                ax.legend(fontsize=7)
+    _save(fig, path)
+    return plotted
+
+
+def plot_alignment_runs(run_dirs, path, labels=None):
+    """:func:`plot_alignment` for run directories; legend labels default to the feedback mode."""
+    import json
+    import os
+    runs = {}
+    for k, run in enumerate(run_dirs):
+        if not os.path.isfile(os.path.join(run, "metrics.json")):
+            raise ConfigurationError(f"{run}: no metrics.json (not a training run directory)")
+        with open(os.path.join(run, "metrics.json")) as handle:
+            metrics = json.load(handle)
+        label = labels[k] if labels and k < len(labels) else \
+            metrics["config"]["rule_params"].get("feedback", os.path.basename(run))
+        runs[label] = metrics["epochs"]
+    plot_alignment(runs, path)
+    stem = path[:-4] if path.endswith((".png", ".pdf")) else path
+    return [stem + ".png", stem + ".pdf"]
 
 
 def _save(fig, path):

@@ -1,12 +1,12 @@
-"""Command-line interface: ``plausigrad train | eval | demo | download``.
+"""Command-line interface: ``plausigrad train | eval | align | plot-alignment | demo | download``.
 
 Bad input (an unknown device or rule, a non-positive window, learning rate or layer size, a
 missing or corrupt dataset file, a checkpoint of another configuration) is reported as ONE line
 ``plausigrad: error: ...`` with exit status 2, never as a traceback.
 
-The CLI is the composition root of the package: ``demo`` draws its figures with
-:mod:`plausigrad.analysis.figures`, imported when that command runs, so the library layers keep
-their one-way dependencies (models <- rules <- protocols <- analysis).
+The CLI is the composition root of the package: ``demo``, ``align`` and ``train
+--track-alignment`` use :mod:`plausigrad.analysis`, imported when those commands run, so the
+library layers keep their one-way dependencies (models <- rules <- protocols <- analysis).
 """
 
 import argparse
@@ -62,6 +62,8 @@ def _add_run_options(p):
     p.add_argument("--sleep-decay", type=float, default=None, help="decay λ_s of B per sleep slot")
     p.add_argument("--sleep-noise", type=float, default=None,
                    help="noise spike probability per step of hidden neurons in sleep")
+    p.add_argument("--feedback-init-scale", type=float, default=None,
+                   help="initial B ~ U(-s/sqrt(n), s/sqrt(n)), n = size of the layer above")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -70,7 +72,8 @@ def _config_from_args(args):
     rule_params = {"feedback": args.feedback, "eligibility": args.eligibility}
     for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
                        ("bias_learning_rate", args.bias_lr), ("sleep_learning_rate", args.sleep_lr),
-                       ("sleep_decay", args.sleep_decay), ("sleep_noise_rate", args.sleep_noise)):
+                       ("sleep_decay", args.sleep_decay), ("sleep_noise_rate", args.sleep_noise),
+                       ("feedback_init_scale", args.feedback_init_scale)):
         if value is not None:
             rule_params[key] = value
     config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,
@@ -78,14 +81,32 @@ def _config_from_args(args):
                        train_limit=args.train_limit, test_limit=args.test_limit,
                        forward_steps=args.forward_steps, feedback_steps=args.feedback_steps,
                        sleep_every=args.sleep_every, sleep_slots=args.sleep_slots,
-                       lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params)
+                       lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params,
+                       track_alignment=args.track_alignment)
     config.make_rule()  # validate the rule's parameters before loading any data
     return config
 
 
 def _cmd_train(args):
     from plausigrad.protocols.training import train
-    train(_config_from_args(args), args.out, resume=args.resume)
+    config = _config_from_args(args)
+    hook = None
+    if config.track_alignment:
+        from plausigrad.analysis.alignment import AlignmentTracker
+        hook = AlignmentTracker(config, args.out, probe_size=args.probe_size)
+    train(config, args.out, resume=args.resume, epoch_hook=hook)
+
+
+def _cmd_align(args):
+    from plausigrad.analysis.alignment import align_checkpoint
+    align_checkpoint(args.checkpoint, probe_size=args.probe_size, out=args.out,
+                     data_dir=args.data_dir)
+
+
+def _cmd_plot_alignment(args):
+    from plausigrad.analysis.figures import plot_alignment_runs
+    for path in plot_alignment_runs(args.runs, args.out, labels=args.labels):
+        print(path)
 
 
 def _cmd_eval(args):
@@ -114,6 +135,26 @@ def build_parser():
     p.add_argument("--out", default="results/run", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.set_defaults(func=_cmd_train)
+
+    p.add_argument("--track-alignment", type=int, default=None, metavar="N",
+                   help="measure gradient alignment to backprop every N slots (training "
+                        "samples plus sleep slots) on a fixed probe set")
+    p.add_argument("--probe-size", type=int, default=64,
+                   help="probe samples for --track-alignment (the first N test samples)")
+
+    p = sub.add_parser("align", help="gradient alignment to backprop of a checkpoint")
+    p.add_argument("checkpoint", help="a run directory holding checkpoint.json/.npz")
+    p.add_argument("--probe-size", type=int, default=64, help="the first N test samples")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default=None, help="write the measurement as JSON here")
+    p.set_defaults(func=_cmd_align)
+
+    p = sub.add_parser("plot-alignment", help="figure of the alignment angles of tracked runs")
+    p.add_argument("runs", nargs="+", help="run directories trained with --track-alignment")
+    p.add_argument("--labels", default=None, type=lambda t: t.split(","),
+                   help="comma-separated legend labels (default: each run's feedback mode)")
+    p.add_argument("--out", default="results/alignment.png")
+    p.set_defaults(func=_cmd_plot_alignment)
 
     p = sub.add_parser("eval", help="forward-only test accuracy of a checkpoint")
     p.add_argument("checkpoint", help="a run directory holding checkpoint.json/.npz")

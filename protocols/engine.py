@@ -25,7 +25,7 @@ import numpy as np
 from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
                     device, ms, second, seed as brian_seed)
 
-from plausigrad.models.errors import ConfigurationError
+from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
 from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
@@ -47,6 +47,7 @@ class EpochRecord:
     run_seconds: float          #: wall time of the simulation itself
     probes: dict = None         #: name -> {"t": steps, variable: (n_indices, n_steps)}
     spikes: dict = None         #: group name -> (neuron indices, spike steps)
+    snapshots: list = None      #: [(slot index, learned state)] every ``snapshot_every`` slots
 
 
 def angle_degrees(a, b):
@@ -81,11 +82,14 @@ class Simulator:
         synapses at every step (for figures), plus a ``SpikeMonitor`` on every neuron group.
         Probes record just before the thresholds, so the soma is seen before its reset.
         Recording costs little beyond training because only the given indices are stored.
+    snapshot_every : int, optional
+        Record the whole learned state at the start of every ``snapshot_every``-th slot of the
+        training part (slot 0 included), e.g. for alignment tracking; part of the compiled code.
     """
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
                  device="cpp", build_directory=None, threads=0, runtime_target="cython",
-                 probes=None):
+                 probes=None, snapshot_every=None):
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)
@@ -94,6 +98,9 @@ class Simulator:
         self.device_kind, self.build_directory = device, build_directory
         self.threads, self.runtime_target = threads, runtime_target
         self.probes = probes or {}
+        if snapshot_every is not None:
+            require_positive("snapshot interval (slots)", snapshot_every)
+        self.snapshot_every = snapshot_every
         if device == "runtime" and runtime_target == "numpy" and rule.batch_size > 1:
             # Known problem: on the numpy target the apply_batch pathway corrupts other synaptic
             # arrays (B changed in fa mode); cython and C++ standalone agree exactly.
@@ -135,6 +142,13 @@ class Simulator:
                                                         dt=cycle, when="start", order=-10,
                                                         name=f"{name}_per_cycle")
             objects += list(cycle_monitors.values())
+        snapshot_monitors = {}
+        if self.snapshot_every:
+            for name, var in built.state.items():
+                snapshot_monitors[name] = StateMonitor(
+                    var.owner, var.variable, record=True, when="start", order=-10,
+                    dt=self.snapshot_every * self.slot_duration, name=f"{name}_snapshots")
+            objects += list(snapshot_monitors.values())
         by_name = {obj.name: obj for obj in built.objects}
         probe_monitors, spike_monitors = {}, {}
         for name, (variables, indices) in self.probes.items():
@@ -154,7 +168,8 @@ class Simulator:
                      "slot_steps": self.windows.slot_steps, "slot_duration": self.slot_duration}
         self._handles = dict(built=built, counts=counts, cycle_monitors=cycle_monitors,
                              slot_kind=slot_kind, slot_row=slot_row, rng=rng,
-                             probe_monitors=probe_monitors, spike_monitors=spike_monitors)
+                             probe_monitors=probe_monitors, spike_monitors=spike_monitors,
+                             snapshot_monitors=snapshot_monitors)
         return Network(objects), namespace
 
     def _state_views(self):
@@ -269,10 +284,20 @@ class Simulator:
                 probes[name][variable] = np.asarray(getattr(mon, variable))
         spikes = {name: (np.asarray(mon.i), np.round(np.asarray(mon.t / STEP)).astype(int))
                   for name, mon in h["spike_monitors"].items()}
+        snapshots = []
+        if h["snapshot_monitors"]:
+            series = {name: np.asarray(getattr(mon, h["built"].state[name].variable))
+                      for name, mon in h["snapshot_monitors"].items()}
+            first_eval = int(np.flatnonzero(timeline.kinds >= EVAL)[0])
+            for r in range(min(s.shape[1] for s in series.values())):
+                slot = r * self.snapshot_every
+                if slot < first_eval:
+                    snapshots.append((slot, {name: self._unflat(name, s[:, r])
+                                             for name, s in series.items()}))
         return EpochRecord(state=state, output_counts=output_counts,
                            kinds=timeline.kinds[:-1].astype(int), rows=timeline.rows[:-1].astype(int),
                            cycle_state=cycle_state, run_seconds=elapsed, probes=probes,
-                           spikes=spikes)
+                           spikes=spikes, snapshots=snapshots)
 
 
 def slot_metrics(record, labels, forward_steps, target_rate=1.0):

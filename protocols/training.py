@@ -47,6 +47,8 @@ class RunConfig:
     lr_decay: float = 0.7
     seed: int = 0
     rule_params: dict = field(default_factory=dict)
+    track_alignment: int = None  #: snapshot the learned state every N slots for the alignment
+                                 #: analysis (plausigrad.analysis.alignment); None: off
 
     def __post_init__(self):
         require_choice("rule", self.rule, tuple(RULES))
@@ -56,6 +58,8 @@ class RunConfig:
             require_positive("hidden layer size", size)
         require_positive("epochs", self.epochs)
         require_positive("learning-rate decay", self.lr_decay)
+        if self.track_alignment is not None:
+            require_positive("alignment tracking interval (samples)", self.track_alignment)
         if self.threads < 0:
             raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
         Windows(self.forward_steps, self.feedback_steps)  # validates
@@ -87,7 +91,8 @@ def build_key(config, rule, n_train, n_eval):
     payload = json.dumps([params, config.hidden, config.forward_steps, config.feedback_steps,
                           config.sleep_every if rule.uses_sleep else None,
                           config.sleep_slots if rule.uses_sleep else None, config.device,
-                          config.threads, n_train, n_eval], sort_keys=True, default=str)
+                          config.threads, n_train, n_eval, config.track_alignment],
+                         sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -104,9 +109,12 @@ def _data(config):
     return dataset, images, labels
 
 
-def train(config, out_dir, *, resume=False, log=print, build_root=None):
+def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None):
     """Train ``config`` for ``config.epochs`` epochs, writing metrics and checkpoints to ``out_dir``.
 
+    ``epoch_hook(epoch, record, state, n_train)``, if given, runs after every epoch's simulation
+    (``epoch`` counts from 0; ``record`` is the :class:`EpochRecord`, with state snapshots when
+    ``config.track_alignment`` is set); the dict it returns is merged into the epoch's metrics.
     Returns the list of per-epoch metric dicts (including those of resumed epochs).
     """
     rule = config.make_rule()
@@ -135,7 +143,8 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None):
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
                           labels, n_train, n_eval, device=config.device,
-                          build_directory=build_dir, threads=config.threads)
+                          build_directory=build_dir, threads=config.threads,
+                          snapshot_every=config.track_alignment)
     log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
         f"{n_eval} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):
@@ -153,13 +162,15 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None):
                  "samples_per_second": round((n_train + n_eval) / record.run_seconds, 1),
                  "compile_seconds": simulator.compile_seconds,
                  "cpu_cores": os.cpu_count(), **feedback_angles(record, state)}
+        log(format_epoch(entry))
+        if epoch_hook is not None:
+            entry.update(epoch_hook(epoch, record, state, n_train) or {})
         history.append(entry)
         save_checkpoint(out_dir, epoch + 1, state, config.to_json(),
                         {"kind": "sgd", "learning_rate_factor": lr_factor,
                          "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng)
         write_json(metrics_path, {"config": config.to_json(), "rule": rule.describe(),
                                   "layer_sizes": sizes, "epochs": history})
-        log(format_epoch(entry))
     return history
 
 

@@ -15,14 +15,21 @@ j's spike)::
     on sleep_echo of j:        B_jk += η_s · (I_k[t] - ⟨I_k⟩)     (spike-triggered dendritic input)
     at every sleep slot start: B_jk -= λ_s · B_jk                 (decay keeps B bounded)
 
-⟨I_k⟩ is k's own running mean of its input over the slot so far (``Isum / (step + 1)``). With
-independent noise, E[I_k − ⟨I_k⟩ | s_j = 1] = W_kj (1 − r_s), so B drifts toward
+⟨I_k⟩ is k's own running mean of its input over steps 1..t of the slot (``Isum / step``; step 0
+never carries input, as nothing fired before it, and the echo comes at t ≥ 1). With independent
+noise, E[I_k − ⟨I_k⟩ | s_j = 1] = W_kj (1 − r_s)(1 − 1/t), so B drifts toward
 c · (W^{l+1})ᵀ — through the dendritic input itself, before k's threshold, so the estimate does
 not depend on k firing — while the decay forgets B's random start. Everything read is local: the
 synapse, its postsynaptic neuron's own spike, its presynaptic neuron's dendritic input, and the
 phase flag.
 
-An earlier version triggered on k's spikes and read j's trace; it aligned B far more slowly
+An earlier version averaged over steps 0..t (``Isum / (step + 1)``). The empty step 0 biased the
+mean toward zero, so every echo added a share of k's mean input Σ_j' W_kj' r_s to the whole
+column B_·k: a rank-one error that held the angle of a trained 784-500-10 network near 47° (a
+numpy simulation of this rule on its frozen W2 stays at 47° for 400 slots; averaging over 1..t
+reaches 16°).
+
+The first version triggered on k's spikes and read j's trace; it aligned B far more slowly
 (a random 20-60-10 network: 91.6° -> ~70-75° in 40 sleep slots), because k's threshold
 nonlinearity discards most of the correlation.
 
@@ -37,5 +44,5 @@ sleep_decay         λ_s     fraction of B forgotten per sleep slot
 
 from plausigrad.models.schedule_signals import SLEEP, slot_kind_condition
 
-HEBBIAN_ON_ECHO = "B += sleep_learning_rate * (I_last_pre - Isum_pre / (step_in_slot_pre + 1))"
+HEBBIAN_ON_ECHO = "B += sleep_learning_rate * (I_last_pre - Isum_pre / step_in_slot_pre)"
 DECAY_AT_SLOT_START = f"B -= sleep_decay * B * {slot_kind_condition(SLEEP)}"

@@ -127,7 +127,7 @@ def test_sleep_lowers_feedback_angle_on_a_random_network():
                       sleep=SleepSchedule(every_samples=1, slots=40), windows=Windows(5, 5))
     after = angle_degrees(record.state["B1"], record.state["W2"].T)
     assert before > 80
-    assert after < 60, (before, after)  # measured: 91.6° -> 43.9°
+    assert after < 45, (before, after)  # measured: 91.6° -> 36.2°
     np.testing.assert_array_equal(record.state["W2"], state["W2"])  # sleep leaves W alone
 
 
