@@ -85,30 +85,44 @@ class CompartmentNeuronParameters:
 
 #: State variables of a compartment neuron; all are reset to zero at the start of every slot.
 COMPARTMENT_STATE = '''
-c : 1            # basal dendrite: feedforward current
-I_basal : 1      # synaptic input that arrived in this step, integrated by c in the next one
-v : 1            # soma: membrane potential
-psi : 1          # pseudo-derivative ψ = ∂s/∂v (rectangular surrogate)
-psisum : 1       # Σ ψ over the forward window
-count : 1        # spikes in the forward window
-xhat : 1         # outgoing presynaptic trace x̂
-xlag : 1         # x̂ of the previous step: the trace that shaped the next layer's c now
-xsum : 1         # Σ x̂ over the forward window
-noise : 1        # 1 in a step where sleep noise fires the neuron
-I_last : 1       # basal input integrated in this step (sent by the layer below one step ago)
-Isum : 1         # Σ I_last over the sleep slot so far
-fired : 1        # 1 from a spike until the next step
-echo : 1         # 1 in the step after a spike
-u : 1            # apical dendrite: accumulated error signal
-err : 1          # error unit: quantised, gated copy of u awaiting emission as signed events
-dither : 1       # U[0,1) drawn once per slot, start value of the error unit
+c : 1            # [basal] feedforward current
+I_basal : 1      # [basal] synaptic input that arrived in this step, integrated by c in the next
+v : 1            # [soma] membrane potential
+psi : 1          # [soma] pseudo-derivative ψ = ∂s/∂v (rectangular surrogate)
+psisum : 1       # [soma] Σ ψ over the forward window
+count : 1        # [soma] spikes in the forward window
+xhat : 1         # [axon] outgoing presynaptic trace x̂
+xlag : 1         # [axon] x̂ of the previous step: the trace that shaped the next layer's c now
+xsum : 1         # [axon] Σ x̂ over the forward window
+noise : 1        # [soma] 1 in a step where sleep noise fires the neuron
+I_last : 1       # [basal] basal input integrated in this step (sent by the layer below)
+Isum : 1         # [basal] Σ I_last over the sleep slot so far
+fired : 1        # [soma] 1 from a spike until the next step
+echo : 1         # [soma] 1 in the step after a spike
+u : 1            # [apical] accumulated error signal
+err : 1          # [apical] error unit: quantised, gated copy of u awaiting emission as events
+dither : 1       # [apical] U[0,1) drawn once per slot, start value of the error unit
 '''
+
+def compartments_of(equations):
+    """{variable: compartment} from the ``# [compartment]`` tags of model equations."""
+    table = {}
+    for line in equations.strip().splitlines():
+        name, _, comment = line.partition("#")
+        if comment.strip().startswith("["):
+            table[name.split(":")[0].strip()] = comment.strip()[1:].split("]")[0]
+    return table
+
+
+#: Which compartment each state variable belongs to (the ``[tag]`` of COMPARTMENT_STATE's
+#: comments), e.g. ``u`` -> "apical"; the locality audit names compartments with it.
+COMPARTMENTS = compartments_of(COMPARTMENT_STATE)
 
 #: Subexpressions derived from the state (T_f = ``forward_steps`` comes from the schedule).
 COMPARTMENT_READOUTS = '''
-rate = count / forward_steps : 1     # a: forward-window firing rate (spikes/step)
-psibar = psisum / forward_steps : 1  # ψ̄: mean pseudo-derivative
-xbar = xsum / forward_steps : 1      # x̄: mean presynaptic trace
+rate = count / forward_steps : 1     # [soma] a: forward-window firing rate (spikes/step)
+psibar = psisum / forward_steps : 1  # [soma] ψ̄: mean pseudo-derivative
+xbar = xsum / forward_steps : 1      # [axon] x̄: mean presynaptic trace
 '''
 
 #: The per-step map (run in the ``groups`` slot, before thresholds).
@@ -200,4 +214,5 @@ def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
     group.run_regularly(step, when="groups", name=f"{name}_step")
     group.run_on_event("error_positive", "err -= 1")
     group.run_on_event("error_negative", "err += 1")
+    group._compartments = compartments_of(COMPARTMENT_STATE + COMPARTMENT_READOUTS)
     return group

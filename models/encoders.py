@@ -21,11 +21,13 @@ input_rate  r_in    1.0      spike probability per step of a white pixel
 
 from brian2 import NeuronGroup
 
+from plausigrad.models.compartment_neuron import compartments_of
+
 INPUT_STATE = '''
-xhat : 1    # outgoing presynaptic trace
-xlag : 1    # x̂ of the previous step
-xsum : 1    # Σ x̂ over the forward window
-xbar = xsum / forward_steps : 1
+xhat : 1    # [axon] outgoing presynaptic trace
+xlag : 1    # [axon] x̂ of the previous step
+xsum : 1    # [axon] Σ x̂ over the forward window
+xbar = xsum / forward_steps : 1  # [axon] mean trace
 '''
 
 INPUT_STEP = '''
@@ -49,4 +51,5 @@ def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
                         threshold="in_forward > 0 and pixel > 0 and rand() < input_rate * pixel",
                         reset="xhat += 1", events=extra_events, name=name)
     group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
+    group._compartments = compartments_of(INPUT_STATE)  # read by the locality audit
     return group

@@ -172,6 +172,15 @@ class Simulator:
                              snapshot_monitors=snapshot_monitors)
         return Network(objects), namespace
 
+    def inspect(self, train_order=(0,)):
+        """Build the network on the runtime device without running it; returns (Network, namespace).
+
+        For tools that read the generated model (equations, pathways, ``run_regularly`` code),
+        such as the locality audit in :mod:`plausigrad.analysis.audit`.
+        """
+        activate_device("runtime", runtime_target=self.runtime_target)
+        return self._build(self.timeline(np.asarray(train_order)))
+
     def _state_views(self):
         built = self._handles["built"]
         return {name: getattr(var.owner, var.variable) for name, var in built.state.items()}
