@@ -94,6 +94,12 @@ class AlignmentModel:
     ``output_error(rates, labels)``   ∂L/∂a^L per sample, (P, n_L), and the loss per sample
     ``surrogate_gradient(...)``       R2: mean ∇_{W^l} L per layer by BPTT, or None if the rule
                                       has no surrogate network
+    ``stochastic``                    True for rules with random spikes (SSNN-BP): no
+                                      re-simulation can match Brian2's spikes, so
+                                      ``recorded_forward(rule, state, record, spikes, P,
+                                      windows, sizes)`` reads rate/derivative from the probe run
+                                      instead and ``count_mismatch`` is None
+    ``dynamics_spec(rule, windows)``  which variables the dynamics figure shows (figures, gallery)
     ================================  ============================================================
     """
 
@@ -127,10 +133,17 @@ class AlignmentModel:
     def surrogate_gradient(self, rule, state, input_spikes, labels):
         return None
 
+    def dynamics_spec(self, rule, windows):
+        """A :class:`~plausigrad.analysis.figures.DynamicsSpec` for the figures (None: none)."""
+        return None
+
 
 def _registry():
     from plausigrad.analysis.biograd_alignment import BioGradAlignment
-    return {model.rule_name: model for model in (BioGradAlignment(),)}
+    from plausigrad.analysis.emstdp_alignment import EMSTDPAlignment
+    from plausigrad.analysis.ssnnbp_alignment import SSNNBPAlignment
+    return {model.rule_name: model for model in (BioGradAlignment(), EMSTDPAlignment(),
+                                                 SSNNBPAlignment())}
 
 
 def alignment_model_for(rule):
@@ -206,11 +219,17 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
     assert np.all(record.kinds[:n_samples] == TRAIN)
 
     spikes = input_spike_array(record, model.input_group, layer_sizes[0], n_samples, windows)
-    reference = model.reference_forward(rule, state, spikes)
-    mismatch = 0
-    for l in range(1, n_layers + 1):
-        brian = forward_counts(record, model.layer_group(l), layer_sizes[l], n_samples, windows)
-        mismatch += int(np.sum(brian != reference["count"][l]))
+    if getattr(model, "stochastic", False):
+        # random spikes cannot be re-simulated: the plug-in reads the activity of this run
+        reference = model.recorded_forward(rule, state, record, spikes, n_samples, windows,
+                                           layer_sizes)
+        mismatch = None
+    else:
+        reference = model.reference_forward(rule, state, spikes)
+        mismatch = 0
+        for l in range(1, n_layers + 1):
+            brian = forward_counts(record, model.layer_group(l), layer_sizes[l], n_samples, windows)
+            mismatch += int(np.sum(brian != reference["count"][l]))
     weights = [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]
     output_error, loss = model.output_error(rule, reference["rate"][n_layers], np.asarray(labels))
     r1, bp_errors = rate_backprop(weights, reference, output_error)
@@ -262,6 +281,33 @@ def format_table(measurements, markdown=False):
         return "\n".join(lines)
     widths = [max(len(str(r[k])) for r in [header] + rows) for k in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + rows)
+
+
+def tracking_table(runs, max_rows=6):
+    """Markdown table of tracked runs: ``runs`` maps a label to a metrics history.
+
+    Per run: the first two measurements and the end of every epoch (at most ``max_rows``), with
+    the hidden layer's θ(B,Wᵀ), θ(e,e_BP), θ(ΔW,R1), θ(ΔW,R2) and the output layer's θ(ΔW,R1).
+    """
+    lines = ["| run | samples | test acc. (epoch) | W1: θ(B,Wᵀ) | W1: θ(e,e_BP) | W1: θ(ΔW,R1) | "
+             "W1: θ(ΔW,R2) | W2: θ(ΔW,R1) |", "|" + "---|" * 8]
+    for label, history in runs.items():
+        points = []
+        for entry in history:
+            series = entry.get("alignment", [])
+            for k, point in enumerate(series):
+                end = k == len(series) - 1
+                if end or len(points) < 2:
+                    points.append((point, entry.get("test_accuracy") if end else None,
+                                   entry["epoch"]))
+        for point, accuracy, epoch in points[:2] + points[2:][-(max_rows - 2):]:
+            hidden, output = point["layers"]["W1"], point["layers"][sorted(point["layers"])[-1]]
+            acc = f"{100 * accuracy:.2f} ({epoch})" if accuracy is not None else ""
+            cells = [label, str(point["samples_seen"]), acc] + [
+                _deg(hidden[q]) for q in ("feedback_angle", "error_angle", "update_angle_r1",
+                                          "update_angle_r2")] + [_deg(output["update_angle_r1"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # -- measuring outside the training process -----------------------------------------------------

@@ -249,17 +249,20 @@ def _owner_of(obj, owner, name):
     return owner.name, name
 
 
-def _trigger(synapses, block):
+def _trigger(synapses, block, slot_steps):
     if isinstance(block, SynapticPathway):
         side = "presynaptic" if block.prepost == "pre" else "postsynaptic"
         return f"on {side} event '{block.event}'", True
     steps = max(1, int(round(float(block.clock.dt / synapses.clock.dt))))
-    return (f"run_regularly every {'step' if steps == 1 else f'{steps} steps'} (clock-driven)",
-            False)
+    period = "step" if steps == 1 else "slot" if steps == slot_steps else f"{steps} steps"
+    return f"run_regularly every {period} (clock-driven)", False
 
 
-def audit_objects(objects, namespace, rule="custom"):
-    """Audit a list of Brian2 objects (a network); returns an :class:`AuditReport`."""
+def audit_objects(objects, namespace, rule="custom", slot_steps=None):
+    """Audit a list of Brian2 objects (a network); returns an :class:`AuditReport`.
+
+    ``slot_steps`` (if known) lets a clock of one slot's length be reported as "every slot".
+    """
     model = _Model(objects, namespace)
     statements = []
     for obj in model.objects:
@@ -270,7 +273,7 @@ def audit_objects(objects, namespace, rule="custom"):
                                         and not isinstance(c, SynapticPathway)]
         for block in blocks:
             code = block.code if isinstance(block, SynapticPathway) else block.abstract_code
-            trigger, event_based = _trigger(obj, block)
+            trigger, event_based = _trigger(obj, block, slot_steps)
             for target, names, line in _statements(code):
                 if target.endswith(("_pre", "_post")) or target not in obj.variables:
                     continue  # transmission into a neuron, not plasticity
@@ -294,10 +297,9 @@ def audit_rule(rule, layer_sizes=(8, 6, 4), sleep=True):
     n_in = layer_sizes[0]
     simulator = Simulator(rule, layer_sizes, Windows(4, 4), schedule, np.zeros((3, n_in)),
                           np.zeros(3), 2, 1, device="runtime")
-    network, namespace = simulator.inspect()
-    report = audit_objects(network.objects, namespace, rule=rule.name)
     BrianLogger.suppress_name("unused_brian_object")  # the inspected network is never run
-    return report
+    network, namespace = simulator.inspect()
+    return audit_objects(network.objects, namespace, rule=rule.name, slot_steps=8)
 
 
 def run_audit(rule, *, output_format="text", out=None, log=print):

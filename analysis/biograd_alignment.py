@@ -34,6 +34,7 @@ import numpy as np
 
 from plausigrad.analysis import reference
 from plausigrad.analysis.alignment import AlignmentModel
+from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.rules.biograd import BioGrad
 
 
@@ -118,6 +119,26 @@ class BioGradAlignment(AlignmentModel):
         if rule.params.feedback == "symmetric":
             return np.asarray(state[f"W{layer + 1}"]).T
         return state.get(f"B{layer}")
+
+    def dynamics_spec(self, rule, windows):
+        """Soma v, basal c, apical u, error unit D, input trace x̂, eligibility ē and w of W1."""
+        p = rule.params
+        steps = windows.forward_steps
+
+        def eligibility(pre, post, k, syn):
+            if p.eligibility == "exact":  # ē accumulates Σ_t ψ ε; the update reads ē / T_f
+                return "ē = Σ ψ·ε / T_f", np.asarray(syn["ebar"][k]) / steps
+            return "ē = ψ̄·x̄ so far", (np.asarray(post["psisum"][k]) / steps
+                                        * np.asarray(pre["xsum"][0]) / steps)
+
+        return DynamicsSpec(
+            neuron_group="layer1", soma="v", threshold=p.neuron.threshold,
+            compartments=(("c", "basal c"), ("u", "apical u"), ("err", "error unit D")),
+            input_group="input", trace="xhat", synapses="W1",
+            synapse_variables=(("grad", "Σ u·ē over the batch"),) if p.batch_size > 1 else (),
+            post_variables=("psisum",), pre_variables=("xsum",),
+            synapse_extra=("ebar",) if p.eligibility == "exact" else (),
+            eligibility=eligibility)
 
     def error_probes(self, layer_sizes):
         return {self.layer_group(l): (("u",), tuple(range(layer_sizes[l])))

@@ -5,6 +5,8 @@ phases are shaded and labelled (forward window, feedback window, sleep) so a fig
 hunting for a legend.
 """
 
+from dataclasses import dataclass
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -39,70 +41,110 @@ def _shade(ax, intervals, label=False):
                     ha="center", va="bottom", fontsize=7)
 
 
-def plot_dynamics(record, threshold, forward_steps, slot_steps, path, *, hidden="layer1",
-                  neuron=None, input_neuron=None):
-    """Soma, basal, apical/error and trace dynamics of one hidden neuron, plus layer rasters.
+@dataclass(frozen=True)
+class DynamicsSpec:
+    """Which recorded variables show a rule's neuron, trace, eligibility and weight dynamics.
 
-    ``record`` is an :class:`~plausigrad.protocols.engine.EpochRecord` of a run with probes on
-    ``hidden`` (variables v, c, u, err, psi) and ``input`` (xhat). ``neuron`` must be one of the
-    probed indices; None picks the probed neuron with the most spikes. Saves ``path`` (.png and .pdf).
-    Returns the plotted arrays so a test can check them against the recording.
+    A rule's analysis plug-in provides one (``dynamics_spec``); every name is a variable of the
+    rule's Brian2 model, recorded with ``StateMonitor`` probes on a few indices only.
     """
-    probe = record.probes[hidden]
-    t = probe["t"]
-    row = probe["indices"]
-    if neuron is None:  # the probed neuron that spiked most: the liveliest trace to look at
-        spike_i = record.spikes[hidden][0]
-        neuron = max(row, key=lambda n: int(np.sum(spike_i == n)))
-    k = row.index(neuron)
-    intervals = phase_intervals(record.kinds, forward_steps, slot_steps)
-    spike_i, spike_t = record.spikes[hidden]
-    own_spikes = spike_t[spike_i == neuron]
 
-    layers = [name for name in record.spikes]
-    fig, axes = plt.subplots(4 + len(layers), 1, figsize=(9, 2.0 * (4 + len(layers))),
-                             sharex=True, constrained_layout=True)
+    neuron_group: str                 #: hidden layer whose neuron is shown, e.g. "layer1"
+    soma: str                         #: membrane variable compared with the threshold
+    threshold: float
+    compartments: tuple               #: ((variable, axis label), ...) other neuron traces
+    input_group: str                  #: presynaptic layer of the shown synapse
+    trace: str                        #: presynaptic trace variable of the input neuron
+    synapses: str                     #: synapse group of the shown synapse, e.g. "W1"
+    weight: str = "w"
+    synapse_variables: tuple = ()     #: ((variable, label), ...) recorded on the synapse
+    pre_variables: tuple = ()         #: extra variables recorded on the presynaptic neuron
+    post_variables: tuple = ()        #: extra variables recorded on the shown neuron
+    synapse_extra: tuple = ()         #: extra variables recorded on the synapse (not plotted)
+    eligibility: object = None        #: f(pre probe, post probe, row k, synapse probe) -> (label, y)
+
+
+def plot_dynamics(record, spec, windows, path, *, neuron, input_neuron):
+    """One neuron's soma (threshold, spikes), compartments, a presynaptic trace, the eligibility
+    and the weight of the synapse joining them, and rasters of every layer; phases shaded.
+
+    ``record`` holds probes on ``spec.neuron_group`` (a few neurons, ``neuron`` among them),
+    ``spec.input_group`` (``input_neuron``) and ``spec.synapses`` (the synapses from
+    ``input_neuron`` to the probed neurons, in the same order). Saves ``path`` (.png and .pdf) and
+    returns the plotted arrays so a test can check them against the recording.
+    """
+    post = record.probes[spec.neuron_group]
+    pre = record.probes[spec.input_group]
+    syn = record.probes[spec.synapses]
+    t = post["t"]
+    k = post["indices"].index(neuron)
+    intervals = phase_intervals(record.kinds, windows.forward_steps, windows.slot_steps)
+    spike_i, spike_t = record.spikes[spec.neuron_group]
+    own_spikes = spike_t[spike_i == neuron]
+    in_i, in_t = record.spikes[spec.input_group]
+    input_spikes = in_t[in_i == input_neuron]
+    rows = 2 + len(spec.compartments) + (spec.eligibility is not None) + 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 1.75 * rows), sharex=True,
+                             constrained_layout=True)
     ax = axes[0]
     _shade(ax, intervals, label=True)
-    ax.plot(t, probe["v"][k], color="k", lw=1, label="soma v")
-    ax.axhline(threshold, color="r", ls="--", lw=1, label=f"threshold V_th = {threshold}")
-    ax.plot(own_spikes, np.full(len(own_spikes), threshold * 1.6), "v", color="r", ms=4,
-            label="spikes")
-    ax.set_ylabel("soma v (1)")
+    soma = np.asarray(post[spec.soma][k])
+    ax.plot(t, soma, color="k", lw=1, label=f"soma {spec.soma}")
+    ax.axhline(spec.threshold, color="r", ls="--", lw=1, label=f"threshold {spec.threshold:g}")
+    top = max(float(np.max(soma)) if len(soma) else 1.0, spec.threshold) * 1.15
+    ax.plot(own_spikes, np.full(len(own_spikes), top), "v", color="r", ms=4, label="spikes")
+    ax.set_ylim(top=top + 0.3 * (top - min(0.0, float(np.min(soma)) if len(soma) else 0.0)))
+    ax.set_ylabel(f"soma {spec.soma} (1)")
     ax.legend(loc="upper right", fontsize=7, ncol=3)
-    ax.set_title(f"{hidden}, neuron {neuron}: compartments and traces", loc="left", fontsize=9,
-                 pad=14)
-
-    ax = axes[1]
-    _shade(ax, intervals)
-    ax.plot(t, probe["c"][k], color="tab:blue", lw=1)
-    ax.set_ylabel("basal c (1)")
-
-    ax = axes[2]
-    _shade(ax, intervals)
-    ax.plot(t, probe["u"][k], color="tab:green", lw=1.2, label="apical u")
-    ax.plot(t, probe["err"][k], color="tab:purple", lw=0.8, ls=":", label="error unit D")
-    ax.set_ylabel("apical / error (1)")
-    ax.legend(loc="upper right", fontsize=7)
-
-    ax = axes[3]
-    _shade(ax, intervals)
-    ax.plot(t, probe["psi"][k], color="tab:orange", lw=0.8, label="ψ (pseudo-derivative)")
-    if "input" in record.probes:
-        inp = record.probes["input"]
-        ax.plot(inp["t"], inp["xhat"][0], color="tab:brown", lw=1,
-                label=f"presynaptic trace x̂ (input {input_neuron if input_neuron is not None else 0})")
-    ax.set_ylabel("ψ, x̂ (1)")
-    ax.legend(loc="upper right", fontsize=7)
-
-    for ax, name in zip(axes[4:], layers):
+    ax.set_title(f"{spec.neuron_group} neuron {neuron}; synapse {spec.synapses} from "
+                 f"{spec.input_group} neuron {input_neuron}", loc="left", fontsize=9, pad=14)
+    for ax, (variable, label) in zip(axes[1:], spec.compartments):
         _shade(ax, intervals)
-        i, ts = record.spikes[name]
-        ax.plot(ts, i, "|", color="k", ms=2)
-        ax.set_ylabel(f"{name}\nneuron index")
-    axes[-1].set_xlabel("time (steps of dt = 1 ms)")
+        ax.plot(t, post[variable][k], lw=1)
+        ax.set_ylabel(f"{label} (1)")
+    row = 1 + len(spec.compartments)
+    ax = axes[row]
+    _shade(ax, intervals)
+    ax.plot(pre["t"], pre[spec.trace][0], color="tab:brown", lw=1)
+    ax.plot(input_spikes, np.zeros(len(input_spikes)), "|", color="k", ms=6)
+    ax.set_ylabel(f"presynaptic\ntrace {spec.trace} (1)")
+    plotted = {"t": t, "soma": soma, "spike_steps": own_spikes, "threshold": spec.threshold}
+    if spec.eligibility is not None:
+        row += 1
+        ax = axes[row]
+        _shade(ax, intervals)
+        label, values = spec.eligibility(pre, post, k, syn)
+        ax.plot(t, values, color="tab:purple", lw=1)
+        ax.set_ylabel(f"eligibility\n{label} (1)")
+        plotted["eligibility"] = values
+    ax = axes[-1]
+    _shade(ax, intervals)
+    weight = np.asarray(syn[spec.weight][k])
+    ax.plot(syn["t"], weight - weight[0], color="tab:blue", lw=1.2,
+            label=f"{spec.weight} − {spec.weight}(0), {spec.weight}(0) = {weight[0]:.4f}")
+    for variable, label in spec.synapse_variables:
+        ax.plot(syn["t"], syn[variable][k], lw=0.8, ls=":", label=label)
+    ax.set_ylabel("weight change (1)")
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_xlabel("time (steps of dt = 1 ms)")
+    plotted["weight"] = weight
     _save(fig, path)
-    return {"t": t, "v": probe["v"][k], "spike_steps": own_spikes, "threshold": threshold}
+    return plotted
+
+
+def plot_raster(record, windows, path, groups=None):
+    """Spike raster of every layer (inputs, hidden, output), phase windows shaded and labelled."""
+    groups = groups or list(record.spikes)
+    intervals = phase_intervals(record.kinds, windows.forward_steps, windows.slot_steps)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 1.6 * len(groups) + 0.6), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for n, (ax, name) in enumerate(zip(axes[:, 0], groups)):
+        _shade(ax, intervals, label=n == 0)
+        i, steps = record.spikes[name]
+        ax.plot(steps, i, "|", color="k", ms=2)
+        ax.set_ylabel(f"{name}\nneuron index")
+    axes[-1, 0].set_xlabel("time (steps of dt = 1 ms)")
+    _save(fig, path)
 
 
 def plot_learning_curves(history, path):
@@ -138,10 +180,10 @@ def plot_learning_curves(history, path):
     _save(fig, path)
 
 
-ALIGNMENT_PANELS = (("feedback_angle", "θ(B, Wᵀ): feedback vs forward"),
-                    ("error_angle", "θ(e, e_BP): apical error vs backprop"),
-                    ("update_angle_r1", "θ(ΔW, −∇R1): update vs rate backprop"),
-                    ("update_angle_r2", "θ(ΔW, −∇R2): update vs surrogate BPTT"))
+ALIGNMENT_PANELS = (("feedback_angle", "θ(B, Wᵀ): feedback weights"),
+                    ("error_angle", "θ(e, e_BP): local error"),
+                    ("update_angle_r1", "θ(ΔW, −∇R1): vs rate backprop"),
+                    ("update_angle_r2", "θ(ΔW, −∇R2): vs BPTT"))
 
 
 def alignment_series(history):
@@ -200,7 +242,8 @@ def plot_alignment(runs, path):
 
 
 def plot_alignment_runs(run_dirs, path, labels=None):
-    """:func:`plot_alignment` for run directories; legend labels default to the feedback mode."""
+    """:func:`plot_alignment` for run directories (legend labels default to the feedback mode),
+    plus a Markdown table of the same measurements next to the figure (``.md``)."""
     import json
     import os
     runs = {}
@@ -210,11 +253,14 @@ def plot_alignment_runs(run_dirs, path, labels=None):
         with open(os.path.join(run, "metrics.json")) as handle:
             metrics = json.load(handle)
         label = labels[k] if labels and k < len(labels) else \
-            metrics["config"]["rule_params"].get("feedback", os.path.basename(run))
+            metrics.get("rule", {}).get("feedback", os.path.basename(os.path.normpath(run)))
         runs[label] = metrics["epochs"]
     plot_alignment(runs, path)
     stem = path[:-4] if path.endswith((".png", ".pdf")) else path
-    return [stem + ".png", stem + ".pdf"]
+    from plausigrad.analysis.alignment import tracking_table
+    with open(stem + ".md", "w") as handle:
+        handle.write(tracking_table(runs) + "\n")
+    return [stem + ".png", stem + ".pdf", stem + ".md"]
 
 
 def _save(fig, path):

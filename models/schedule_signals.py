@@ -16,7 +16,14 @@ error_step         feedback window of a TRAIN slot except its last step (error e
 learn_step         last step of a TRAIN slot (weight update)
 batch_start        first step of every ``batch_size``-th slot (mini-batch updates are applied)
 training_slot      a TRAIN slot
+in_feedback        the whole feedback window of a TRAIN slot (EMSTDP's phase 2, in which the
+                   input keeps streaming and the error units drive the somata)
+stimulus_on        in_forward or in_feedback: the input of a rule that streams the sample
+                   through both windows (EMSTDP) is on
 =================  =========================================================================
+
+``in_feedback`` and ``stimulus_on`` were added for EMSTDP; rules that do not read them (BioGrad)
+are unaffected, since unused subexpressions generate no code.
 
 The vocabulary lives in ``models`` because equations need it; the timelines that fill
 ``slot_kind`` are built by :mod:`plausigrad.protocols.schedule`.
@@ -42,6 +49,8 @@ spiking_allowed = int(in_forward > 0 or in_sleep > 0) : integer
 feedback_onset = int(step_in_slot == forward_steps) * training_slot : integer
 error_step = int(step_in_slot >= forward_steps and step_in_slot < slot_steps - 1) * training_slot : integer
 learn_step = int(step_in_slot == slot_steps - 1) * training_slot : integer
+in_feedback = int(step_in_slot >= forward_steps) * training_slot : integer
+stimulus_on = int(in_forward > 0 or in_feedback > 0) : integer
 batch_start = int(step_in_slot == 0 and (timestep(t, dt) // slot_steps) % batch_size == 0) : integer
 '''
 

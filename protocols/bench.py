@@ -7,7 +7,12 @@ What is timed (784-500-10, T_f = 20, T_b = 10, sleep 20 slots every 1000 samples
 2. the same slice design on the runtime device (Cython), on a smaller slice;
 3. the anti-pattern this engine avoids: a Python loop calling ``net.run()`` once per sample
    (runtime, Cython), on a smaller slice still;
-4. exact (per-synapse) against factorised eligibility on C++ standalone.
+4. exact (per-synapse) against factorised eligibility on C++ standalone;
+5. EMSTDP beside it (784-100-10, the MNIST script's 49 + 50 steps per sample, batch 10, symmetric
+   feedback): C++ standalone compile time, samples/s over a slice and the extrapolated seconds of
+   a full MNIST epoch (``--rules emstdp`` times only this part);
+6. SSNN-BP beside them (784-500-10, T = 32 + 3 pipeline-drain steps, online per-step coincidence
+   updates): the same three numbers (``--rules ssnnbp`` times only this part).
 
 Samples/s count training and evaluation slots alike. Results go to stdout and to
 ``results/bench.json``. Data: full MNIST when ``--data-dir``/``PLAUSIGRAD_DATA_DIR`` is given,
@@ -26,6 +31,8 @@ from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
+from plausigrad.rules.emstdp import EMSTDP, EMSTDPParameters
+from plausigrad.rules.ssnnbp import SSNNBP, SSNNBPParameters
 
 SIZES = (784, 500, 10)
 WINDOWS = Windows(20, 10)
@@ -63,16 +70,86 @@ def _time_per_sample_loop(rule, state, images, labels, n_samples):
             "samples_per_second": round((n_samples - 1) / seconds, 1)}
 
 
-def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, exact_slice=500):
+EMSTDP_SIZES = (784, 100, 10)
+
+
+def bench_emstdp(images, labels, build_root, cpp_slice=3000):
+    """EMSTDP on C++ standalone: compile seconds, samples/s, extrapolated full-epoch seconds."""
+    rule = EMSTDP(EMSTDPParameters())
+    state = rule.initial_state(EMSTDP_SIZES, np.random.default_rng(0))
+    eval_part = cpp_slice // 6
+    n_train = cpp_slice - eval_part
+    simulator = Simulator(rule, EMSTDP_SIZES, Windows(*EMSTDP.default_windows), None,
+                          images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
+                          device="cpp", build_directory=os.path.join(build_root, "emstdp"))
+    result = {"network": "-".join(map(str, EMSTDP_SIZES)), "windows": list(EMSTDP.default_windows),
+              "feedback": rule.params.feedback, "batch_size": rule.params.batch_size,
+              "cpp_compile_seconds": round(simulator.compile(), 1)}
+    record = simulator.run(state, np.arange(n_train), 1, rule.learning_rate_values(2))
+    result["cpp"] = {"samples": cpp_slice, "seconds": round(record.run_seconds, 3),
+                     "samples_per_second": round(cpp_slice / record.run_seconds, 1)}
+    result["cpp_full_epoch_seconds_extrapolated"] = round(
+        FULL_EPOCH_SAMPLES / result["cpp"]["samples_per_second"], 1)
+    return result
+
+
+SSNNBP_SIZES = (784, 500, 10)
+
+
+def bench_ssnnbp(images, labels, build_root, cpp_slice=3000):
+    """SSNN-BP on C++ standalone (784-500-10, T = 32 + 3 drain steps, online per-step updates):
+    compile seconds, samples/s, extrapolated full-epoch seconds."""
+    rule = SSNNBP(SSNNBPParameters())
+    state = rule.initial_state(SSNNBP_SIZES, np.random.default_rng(0))
+    eval_part = cpp_slice // 6
+    n_train = cpp_slice - eval_part
+    simulator = Simulator(rule, SSNNBP_SIZES, Windows(*SSNNBP.default_windows), None,
+                          images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
+                          device="cpp", build_directory=os.path.join(build_root, "ssnnbp"))
+    result = {"network": "-".join(map(str, SSNNBP_SIZES)), "windows": list(SSNNBP.default_windows),
+              "batch_size": rule.params.batch_size,
+              "cpp_compile_seconds": round(simulator.compile(), 1)}
+    record = simulator.run(state, np.arange(n_train), 1, rule.learning_rate_values(2))
+    result["cpp"] = {"samples": cpp_slice, "seconds": round(record.run_seconds, 3),
+                     "samples_per_second": round(cpp_slice / record.run_seconds, 1)}
+    result["cpp_full_epoch_seconds_extrapolated"] = round(
+        FULL_EPOCH_SAMPLES / result["cpp"]["samples_per_second"], 1)
+    return result
+
+
+def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, exact_slice=500,
+              rules=("biograd", "emstdp", "ssnnbp")):
     dataset = load_dataset("mnist", data_dir=data_dir)
     images = np.concatenate([dataset.train_images, dataset.test_images])
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
     cpp_slice = min(cpp_slice, dataset.num_train)
+    build_root = tempfile.mkdtemp(prefix="plausigrad_bench_")
+    results = {"cpu_cores": os.cpu_count(), "data": dataset.source}
+    if "biograd" in rules:
+        results.update(_bench_biograd(images, labels, build_root, cpp_slice, runtime_slice,
+                                      loop_slice, exact_slice))
+    if "emstdp" in rules:
+        results["emstdp"] = bench_emstdp(images, labels, build_root,
+                                         min(3000, dataset.num_train))
+        if "cpp" in results:
+            results["ratios"]["emstdp_vs_biograd_full_epoch_seconds"] = round(
+                results["emstdp"]["cpp_full_epoch_seconds_extrapolated"]
+                / results["cpp_full_epoch_seconds_extrapolated"], 2)
+    if "ssnnbp" in rules:
+        results["ssnnbp"] = bench_ssnnbp(images, labels, build_root,
+                                         min(3000, dataset.num_train))
+        if "cpp" in results:
+            results["ratios"]["ssnnbp_vs_biograd_full_epoch_seconds"] = round(
+                results["ssnnbp"]["cpp_full_epoch_seconds_extrapolated"]
+                / results["cpp_full_epoch_seconds_extrapolated"], 2)
+    return results
+
+
+def _bench_biograd(images, labels, build_root, cpp_slice, runtime_slice, loop_slice, exact_slice):
     rule = BioGrad(BioGradParameters())
     state = rule.initial_state(SIZES, np.random.default_rng(0))
-    build_root = tempfile.mkdtemp(prefix="plausigrad_bench_")
-    results = {"cpu_cores": os.cpu_count(), "network": "-".join(map(str, SIZES)),
-               "windows": [WINDOWS.forward_steps, WINDOWS.feedback_steps], "data": dataset.source}
+    results = {"network": "-".join(map(str, SIZES)),
+               "windows": [WINDOWS.forward_steps, WINDOWS.feedback_steps]}
 
     eval_part = cpp_slice // 6
     cpp = _simulator(rule, images, labels, cpp_slice - eval_part, eval_part, "cpp", build_root,
@@ -110,8 +187,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="results/bench.json")
+    parser.add_argument("--rules", default="biograd,emstdp,ssnnbp",
+                        help="comma-separated rules to time (biograd, emstdp, ssnnbp)")
     args = parser.parse_args(argv)
-    results = run_bench(args.data_dir)
+    results = run_bench(args.data_dir, rules=tuple(args.rules.split(",")))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)

@@ -1,4 +1,5 @@
-"""Command-line interface: ``plausigrad train | eval | align | plot-alignment | demo | download``.
+"""Command-line interface: ``plausigrad train | eval | align | plot-alignment | audit | figures | demo |
+download``.
 
 Bad input (an unknown device or rule, a non-positive window, learning rate or layer size, a
 missing or corrupt dataset file, a checkpoint of another configuration) is reported as ONE line
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(p):
-    p.add_argument("--rule", default="biograd", help="learning rule (biograd)")
+    p.add_argument("--rule", default="biograd", help="learning rule: biograd, emstdp or ssnnbp")
     p.add_argument("--device", default="cpp", help=f"one of {', '.join(DEVICE_CHOICES)}")
     p.add_argument("--threads", type=int, default=0, help="OpenMP threads for --device cpp")
     p.add_argument("--hidden", type=_int_list, default=(500,), help="hidden sizes, e.g. 500 or 500,500")
@@ -47,10 +48,27 @@ def _add_run_options(p):
                         "else the bundled MNIST subset)")
     p.add_argument("--train-limit", type=int, default=None, help="use the first N training samples")
     p.add_argument("--test-limit", type=int, default=None, help="use the first N test samples")
-    p.add_argument("--forward-steps", type=int, default=20, help="forward window T_f (steps)")
-    p.add_argument("--feedback-steps", type=int, default=10, help="feedback window T_b (steps)")
-    p.add_argument("--feedback", default="sleep", help="sleep, fa (fixed random B) or symmetric")
-    p.add_argument("--eligibility", default="factorised", help="factorised or exact")
+    p.add_argument("--forward-steps", type=int, default=None,
+                   help="forward window T_f (steps; default biograd 20, emstdp 49 = phase 1, "
+                        "ssnnbp 32 = the spike-train length T)")
+    p.add_argument("--feedback-steps", type=int, default=None,
+                   help="feedback window T_b (steps; default biograd 10, emstdp 50 = phase 2 "
+                        "+ the update step, ssnnbp 3 = pipeline drain, >= 2L-1)")
+    p.add_argument("--gradient-scale", type=float, default=None,
+                   help="ssnnbp only: α, hidden gradient spike probability per unit of ν·f' "
+                        "(default 1)")
+    p.add_argument("--feedback", default=None,
+                   help="biograd: sleep (default), fa (fixed random B) or symmetric; "
+                        "emstdp: symmetric (default), fa or dfa (direct feedback alignment)")
+    p.add_argument("--eligibility", default=None, help="biograd only: factorised (default) or exact")
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="emstdp only: output error threshold ε (default 3)")
+    p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
+                   help="emstdp only: gate hidden error spikes by phase-1 activity "
+                        "(default: on for symmetric/fa, off for dfa, as the public code)")
+    p.add_argument("--phase2-restart", default=None, choices=("on", "off"),
+                   help="emstdp only: somata restart from rest at the start of phase 2 "
+                        "(default on; off = the public code's continuous membrane)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=_float_list, default=None,
                    help="learning rate, one value or one per weight layer (e.g. 0.02,0.2)")
@@ -67,22 +85,59 @@ def _add_run_options(p):
     p.add_argument("--seed", type=int, default=0)
 
 
-def _config_from_args(args):
-    from plausigrad.protocols.training import RunConfig
-    rule_params = {"feedback": args.feedback, "eligibility": args.eligibility}
+#: Options that only one rule understands: option -> (rule, parameter name).
+_RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
+                      "bias_lr": ("biograd", "bias_learning_rate"),
+                      "sleep_lr": ("biograd", "sleep_learning_rate"),
+                      "sleep_decay": ("biograd", "sleep_decay"),
+                      "sleep_noise": ("biograd", "sleep_noise_rate"),
+                      "epsilon": ("emstdp", None), "derivative_gate": ("emstdp", "derivative_gate"),
+                      "phase2_restart": ("emstdp", "restart_phase2"),
+                      "gradient_scale": ("ssnnbp", "gradient_scale")}
+
+
+def _rule_params(args):
+    """The rule's parameters from the options; an option of another rule is a one-line error."""
+    from plausigrad.models.errors import ConfigurationError
+    rule_params = {}
+    for option, (rule, key) in _RULE_ONLY_OPTIONS.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if rule != args.rule:
+            raise ConfigurationError(f"option --{option.replace('_', '-')} applies only to "
+                                     f"--rule {rule}")
+        if option in ("derivative_gate", "phase2_restart"):
+            value = value == "on"
+        if key is not None:
+            rule_params[key] = value
+    if args.rule == "biograd":
+        rule_params.setdefault("eligibility", "factorised")
+        rule_params["feedback"] = args.feedback or "sleep"
+    elif args.feedback is not None:
+        rule_params["feedback"] = args.feedback
+    if args.epsilon is not None:
+        rule_params["neuron"] = {"output_epsilon": args.epsilon}
     for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
-                       ("bias_learning_rate", args.bias_lr), ("sleep_learning_rate", args.sleep_lr),
-                       ("sleep_decay", args.sleep_decay), ("sleep_noise_rate", args.sleep_noise),
                        ("feedback_init_scale", args.feedback_init_scale)):
         if value is not None:
             rule_params[key] = value
+    return rule_params
+
+
+def _config_from_args(args):
+    from plausigrad.protocols.training import RULES, RunConfig
+    rule_params = _rule_params(args) if args.rule in RULES else {}
+    default_windows = getattr(RULES.get(args.rule, (None,))[0], "default_windows", (20, 10))
+    forward = args.forward_steps if args.forward_steps is not None else default_windows[0]
+    feedback = args.feedback_steps if args.feedback_steps is not None else default_windows[1]
     config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,
                        threads=args.threads, dataset=args.dataset, data_dir=args.data_dir,
                        train_limit=args.train_limit, test_limit=args.test_limit,
-                       forward_steps=args.forward_steps, feedback_steps=args.feedback_steps,
+                       forward_steps=forward, feedback_steps=feedback,
                        sleep_every=args.sleep_every, sleep_slots=args.sleep_slots,
                        lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params,
-                       track_alignment=args.track_alignment)
+                       track_alignment=getattr(args, "track_alignment", None))
     config.make_rule()  # validate the rule's parameters before loading any data
     return config
 
@@ -101,6 +156,20 @@ def _cmd_align(args):
     from plausigrad.analysis.alignment import align_checkpoint
     align_checkpoint(args.checkpoint, probe_size=args.probe_size, out=args.out,
                      data_dir=args.data_dir)
+
+
+def _cmd_audit(args):
+    from plausigrad.analysis.audit import run_audit
+    from plausigrad.models.errors import require_choice
+    require_choice("format", args.format, ("text", "markdown", "json"))
+    run_audit(_config_from_args(args).make_rule(), output_format=args.format, out=args.out)
+
+
+def _cmd_figures(args):
+    from plausigrad.analysis.gallery import make_figures
+    make_figures(args.rule, args.out, device=args.device, checkpoint=args.checkpoint,
+                 hidden=args.hidden, epochs=args.epochs, train_limit=args.train_limit,
+                 track_every=args.track_alignment, probe_size=args.probe_size)
 
 
 def _cmd_plot_alignment(args):
@@ -148,6 +217,26 @@ def build_parser():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=None, help="write the measurement as JSON here")
     p.set_defaults(func=_cmd_align)
+
+    p = sub.add_parser("audit", help="locality audit of a rule's plasticity, read off its "
+                                     "generated Brian2 model")
+    _add_run_options(p)
+    p.add_argument("--format", default="text", help="text, markdown or json")
+    p.add_argument("--out", default=None, help="also write the report to this file")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("figures", help="dynamics, raster, learning-curve and alignment figures "
+                                       "of a rule (trains on the bundled subset first)")
+    p.add_argument("--rule", default="biograd")
+    p.add_argument("--out", default="results/figures")
+    p.add_argument("--checkpoint", default=None, help="draw from this run instead of training")
+    p.add_argument("--device", default="cpp")
+    p.add_argument("--hidden", type=_int_list, default=(100,))
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--train-limit", type=int, default=None)
+    p.add_argument("--track-alignment", type=int, default=500, metavar="N")
+    p.add_argument("--probe-size", type=int, default=32)
+    p.set_defaults(func=_cmd_figures)
 
     p = sub.add_parser("plot-alignment", help="figure of the alignment angles of tracked runs")
     p.add_argument("runs", nargs="+", help="run directories trained with --track-alignment")

@@ -23,8 +23,22 @@ from plausigrad.protocols.devices import DEVICE_CHOICES
 from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
+from plausigrad.rules.emstdp import EMSTDP, EMSTDPParameters
+from plausigrad.rules.ssnnbp import SSNNBP, SSNNBPParameters
 
-RULES = {"biograd": (BioGrad, BioGradParameters)}
+RULES = {"biograd": (BioGrad, BioGradParameters), "emstdp": (EMSTDP, EMSTDPParameters),
+         "ssnnbp": (SSNNBP, SSNNBPParameters)}
+
+
+def metric_target_rate(rule):
+    """Target rate of the labelled output unit in the MSE-on-rates metric of ``rule``.
+
+    A rule states it as a ``target_rate`` attribute (EMSTDP: 1 spike/step) or as a parameter
+    (BioGrad's ``params.target_rate``); 1 if it says neither.
+    """
+    if hasattr(rule, "target_rate"):
+        return float(rule.target_rate)
+    return float(getattr(getattr(rule, "params", None), "target_rate", 1.0))
 
 
 @dataclass(frozen=True)
@@ -155,7 +169,7 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
         record = simulator.run(state, order, seed,
                                rule.learning_rate_values(len(sizes) - 1, lr_factor))
         state = record.state
-        entry = {"epoch": epoch + 1, **slot_metrics(record, labels, config.forward_steps, rule.params.target_rate),
+        entry = {"epoch": epoch + 1, **slot_metrics(record, labels, config.forward_steps, metric_target_rate(rule)),
                  "learning_rate_factor": lr_factor,
                  "run_seconds": round(record.run_seconds, 3),
                  "epoch_seconds": round(time.perf_counter() - started, 3),
@@ -221,7 +235,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],
-              **slot_metrics(record, labels, config.forward_steps, rule.params.target_rate),
+              **slot_metrics(record, labels, config.forward_steps, metric_target_rate(rule)),
               "samples_per_second": round(dataset.num_test / record.run_seconds, 1)}
     log(f"test accuracy {result['test_accuracy']:.4f} on {result['test_samples']} samples")
     return result

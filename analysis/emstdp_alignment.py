@@ -1,0 +1,104 @@
+"""EMSTDP's alignment plug-in: its loss, local error read-out and rate-network reference.
+
+EMSTDP (:mod:`plausigrad.rules.emstdp`) learns the MSE on output rates,
+L = ½ Σ_k (a_k − y_k)², y = one-hot(label) at 1 spike/step (the output error neurons count the
+target's silent steps and the others' spikes). Its quantities for
+:mod:`plausigrad.analysis.alignment`:
+
+* reference forward: the non-leaky IF network of :mod:`plausigrad.models.integrate_and_fire`
+  re-simulated in numpy on the recorded phase-1 input spikes, with the same one-step latency per
+  layer and reset to zero::
+
+      v^l[t] = v^l[t-1] + W^l s^{l-1}[t-1]   (t ≥ 1; v = 0 at t = 0),   s^l[t] = 1{v^l[t] ≥ θ^l}
+
+  a^l = n1^l / T_1 (phase-1 counts, which the update also uses);
+* derivative: hidden layers 1{n1 > 0} — the rule's own derivative gate, the ReLU derivative of
+  the rate network estimated from phase-1 activity (used for every feedback mode, also dfa where
+  the rule itself does not gate: R1 is the true rate-network gradient); output layer 1, since the
+  rule's output error neurons are not gated (a silent target unit still receives + errors);
+* output error: ∂L/∂a^L = a^L − y;
+* local error in hidden layer l: −(net signed error spikes) of its error units in the slot,
+  i.e. the gated error the rule injects, in the gradient's sign convention;
+* R2: ``None``. EMSTDP has no pseudo-derivative of the spike (its only derivative is the phase-1
+  gate) and no temporal credit assignment; a surrogate-gradient BPTT would need a surrogate the
+  rule does not define, so R1 is the reference for this rule.
+"""
+
+import dataclasses
+
+import numpy as np
+from plausigrad.analysis.alignment import AlignmentModel
+from plausigrad.models.integrate_and_fire import forward_thresholds
+from plausigrad.rules.emstdp import EMSTDP
+
+
+def if_forward(weights, thresholds, input_spikes):
+    """Phase-1 spike counts per layer of the non-leaky IF network on ``input_spikes`` (T, P, n_0).
+
+    Returns a list ``counts`` with ``counts[0]`` the input counts and ``counts[l]`` (P, n_l).
+    """
+    steps, n_samples, _ = input_spikes.shape
+    n_layers = len(weights)
+    v = [None] + [np.zeros((n_samples, w.shape[0])) for w in weights]
+    last = [np.asarray(input_spikes[0], dtype=np.float64)] + [np.zeros((n_samples, w.shape[0]))
+                                                              for w in weights]
+    counts = [np.asarray(input_spikes, dtype=np.float64).sum(axis=0)] + [
+        np.zeros((n_samples, w.shape[0])) for w in weights]
+    for t in range(steps):
+        now = [np.asarray(input_spikes[t], dtype=np.float64)]
+        for l in range(1, n_layers + 1):
+            if t > 0:
+                v[l] = v[l] + last[l - 1] @ weights[l - 1].T
+            spikes = (v[l] >= thresholds[l - 1]).astype(np.float64)
+            v[l] = v[l] * (1.0 - spikes)
+            counts[l] += spikes
+            now.append(spikes)
+        last = now
+    return counts
+
+
+class EMSTDPAlignment(AlignmentModel):
+    """The :class:`~plausigrad.analysis.alignment.AlignmentModel` of EMSTDP."""
+
+    rule_name = EMSTDP.name
+
+    def probe_rule(self, rule, n_samples):
+        return EMSTDP(dataclasses.replace(rule.params, batch_size=int(n_samples)))
+
+    def learning_rates(self, rule, n_layers):
+        return list(rule.params.layer_learning_rates(n_layers))
+
+    def feedback_weights(self, rule, state, layer):
+        if rule.params.feedback == "symmetric":
+            return np.asarray(state[f"W{layer + 1}"]).T
+        return state.get(f"B{layer}")  # dfa's deeper D^l bypass W^{l+1}: no such angle
+
+    def error_probes(self, layer_sizes):
+        return {self.layer_group(l): (("nerr",), tuple(range(layer_sizes[l])))
+                for l in range(1, len(layer_sizes) - 1)}
+
+    def local_errors(self, record, n_samples, windows, layer_sizes):
+        """−(net error spikes) of every hidden neuron at the last step of each slot, (P, n_l)."""
+        errors = {}
+        learn_steps = np.arange(n_samples) * windows.slot_steps + windows.slot_steps - 1
+        for l in range(1, len(layer_sizes) - 1):
+            probe = record.probes[self.layer_group(l)]
+            column = np.searchsorted(probe["t"], learn_steps)
+            errors[l] = -np.asarray(probe["nerr"])[:, column].T
+        return errors
+
+    def reference_forward(self, rule, state, input_spikes):
+        n_layers = sum(1 for name in state if name.startswith("W"))
+        weights = [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]
+        sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+        counts = if_forward(weights, forward_thresholds(sizes, rule.params.neuron), input_spikes)
+        steps = input_spikes.shape[0]
+        rates = [c / steps for c in counts]
+        derivative = [None] + [(c > 0).astype(np.float64) for c in counts[1:-1]]
+        derivative.append(np.ones_like(counts[-1]))
+        return {"count": counts, "rate": rates, "derivative": derivative}
+
+    def output_error(self, rule, rates, labels):
+        targets = rule.target_rate * np.eye(rates.shape[1])[np.asarray(labels, dtype=int)]
+        error = rates - targets
+        return error, 0.5 * np.sum(error ** 2, axis=1)

@@ -1,0 +1,221 @@
+"""Non-leaky integrate-and-fire neurons with paired signed error units (EMSTDP).
+
+Source: Shrestha, Fang, Wu, Qiu, "Approximating Back-propagation for a Biologically Plausible Local
+Learning Rule in Spiking Neural Networks", ICONS 2019 (DOI 10.1145/3354265.3354275), in the form
+the public numpy code calls EMSTDP (``zmeidd/loihi_2_EMSTDP:EMSTDP_algo_new.py``; spec in
+../shared/ALGORITHMS.md §3.2-3.4). The equations and threshold formulas below are *read in that
+code* [CODE]; the ICONS'19 paper itself was not available to check them. What is *ours*: the
+Brian2 mapping (one group per layer holding soma and error unit, custom events for the signed
+error spikes, the one-step input buffers that keep the code's update order), and the independent
+Bernoulli input (the code draws one random number per step shared by all pixels).
+
+Discrete time, one step = one ``dt`` (1 ms); every variable is dimensionless. Per step ``t``::
+
+    soma          v[t]  = v[t-1] + I[t] + κ θ σ[t-1]          I[t] = Σ_i W_ji s_i[t-1]
+                  (v[t] = 0 at the first step of phase 2 with ``restart_phase2``)
+                  s[t]  = 1{v[t] ≥ θ}            (reset: v <- 0)
+    output error  D[t]  = D[t-1] + y (1 - s[t-1]) - (1 - y) s[t-1]      (phase 2 only)
+    hidden error  E[t]  = E[t-1] + Σ_k F_jk σ_k[t-1]       F = W^{l+1}ᵀ (symmetric), a fixed
+                                                           random B (fa) or B^{(l)} from the
+                                                           output errors (dfa)
+    error spike   σ[t]  = +1 if D ≥ ε (E ≥ ϑ), -1 if D ≤ -ε (E ≤ -ϑ), then D (E) <- 0
+    gate          σ_j   is emitted only if n1_j > 0 (the neuron fired in phase 1) when
+                  ``derivative_gate`` is on: the ReLU derivative estimated from phase-1 activity
+
+A slot has two windows: phase 1 (``in_forward``, forward only, spikes counted in ``count`` = n1)
+and phase 2 (``in_feedback``: the input keeps streaming, error spikes are injected, spikes counted
+in ``n2`` during ``error_step``, i.e. all of phase 2 but its last step, which carries the weight
+update). y is 1 for the labelled output unit, else 0: the target unit's error neuron counts its
+silent steps, the others count their spikes, so the net error-spike count of output k is about
+(T_2/ε)·(y_k - r_k), the negative gradient of ½‖y - r‖² (MSE on rates, target rate 1).
+
+Every error spike adds (σ = +1) or removes (σ = -1) one threshold of membrane, i.e. about one
+forward spike (κ = ``error_scale`` = 1).
+
+Phase-2 restart (``restart_phase2`` = 1, *ours*, not in the code): at the first step of phase 2
+(``feedback_onset``) every soma restarts from rest — v and the buffered input are cleared — so phase 2 replays phase 1's start-up (input latency of one step per layer, charging
+from v = 0) and n2 − n1 measures the error alone. With the code's continuous membrane
+(``restart_phase2`` = 0) phase 2 starts charged and every active neuron gets n2 − n1 ≈ +1 from
+the start-up alone; on MNIST that bias drove W1 up (std 0.06 → 0.47 in two epochs) until the
+hidden layer fired on 90 % of the steps and accuracy fell.
+
+Brian2 order inside a step: synaptic input and error input arrive in the ``synapses`` slot of step
+t and are buffered (``I_basal``, ``E_in``) until the ``groups`` slot of step t+1, so that the
+spike reset (``resets``) and the error-unit reset (``after_resets``) of step t cannot erase them;
+the error injection ``v ± κθ`` runs ``after_resets``, after the spike reset, exactly like the
+code's U[t+1] = U[t] (after reset) + W s[t] + κθσ[t].
+
+Thresholds (the code's ``init = 0``, ``norm = 0``), for sizes (n_0, h_0 ... h_{L-1}, n_O) with L
+hidden layers (0-based hidden index i):
+
+====================  =============================================================
+quantity              formula
+====================  =============================================================
+θ of hidden 0         (√(3 n_0) / 2) · h_thr / (L + 1)
+θ of hidden i+1       (√(3 h_i) / 2) · h_thr / (L - i)
+θ of the output       (√(3 h_{L-1}) / 2) · o_thr
+ϑ of hidden i         n_above · (√(3 / h_i) / 2) · e_thr / (i + 2),  n_above = h_{i+1},
+                      or n_O for the last hidden layer
+====================  =============================================================
+
+e.g. 784-100-10: θ¹ = 6.062, θ^O = 0.866, ϑ¹ = 0.2165.
+
+Parameters (:class:`IntegrateAndFireParameters`):
+
+===================  ======  =======  ===========================================================
+name                 symbol  default  meaning
+===================  ======  =======  ===========================================================
+hidden_threshold     h_thr   0.5      scale of the hidden forward thresholds (code: ``h_thr``)
+output_threshold     o_thr   0.1      scale of the output forward threshold (code: ``o_thr``)
+error_threshold      e_thr   0.5      scale of the hidden error thresholds (code: ``e_thr``)
+output_epsilon       ε       3        output error threshold (code: ``epsilon``; T = 100)
+error_scale          κ       1        thresholds injected per error spike (code: ``scale``)
+===================  ======  =======  ===========================================================
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from brian2 import NeuronGroup
+from plausigrad.models.errors import ConfigurationError, require_positive
+
+
+@dataclass(frozen=True)
+class IntegrateAndFireParameters:
+    """Threshold scales and error constants of the EMSTDP neurons (all dimensionless)."""
+
+    hidden_threshold: float = 0.5
+    output_threshold: float = 0.1
+    error_threshold: float = 0.5
+    output_epsilon: float = 3.0
+    error_scale: float = 1.0
+
+    def __post_init__(self):
+        for name in ("hidden_threshold", "output_threshold", "error_threshold", "output_epsilon"):
+            require_positive(name.replace("_", " "), getattr(self, name))
+        if isinstance(self.error_scale, bool) or not self.error_scale >= 0:
+            raise ConfigurationError(f"error scale must be >= 0, got {self.error_scale!r}")
+
+
+def forward_thresholds(layer_sizes, params):
+    """θ^l for l = 1..L+1 (hidden layers, then the output), by the code's formulas."""
+    _check_sizes(layer_sizes)
+    hidden = layer_sizes[1:-1]
+    n_hidden = len(hidden)
+    thresholds = [np.sqrt(3.0 * layer_sizes[0]) / 2.0 * params.hidden_threshold / (n_hidden + 1)]
+    for i in range(n_hidden - 1):
+        thresholds.append(np.sqrt(3.0 * hidden[i]) / 2.0 * params.hidden_threshold / (n_hidden - i))
+    thresholds.append(np.sqrt(3.0 * hidden[-1]) / 2.0 * params.output_threshold)
+    return [float(t) for t in thresholds]
+
+
+def error_thresholds(layer_sizes, params):
+    """ϑ^l of the hidden error units, l = 1..L, by the code's formulas."""
+    _check_sizes(layer_sizes)
+    hidden = layer_sizes[1:-1]
+    return [float(layer_sizes[i + 2] * np.sqrt(3.0 / hidden[i]) / 2.0 * params.error_threshold
+                  / (i + 2)) for i in range(len(hidden))]
+
+
+def _check_sizes(layer_sizes):
+    if len(layer_sizes) < 3:
+        raise ConfigurationError("EMSTDP needs at least one hidden layer (sizes n_in, h..., n_out)")
+    for size in layer_sizes:
+        require_positive("layer size", size)
+
+
+#: State of an IF layer; everything but ``pending`` is reset at the start of every slot.
+IF_STATE = '''
+v : 1              # [soma] membrane potential U
+I_basal : 1        # [soma] synaptic input of this step, integrated in the next one
+count : 1          # [soma] n1: spikes in phase 1 (the forward window)
+n2 : 1             # [soma] spikes in phase 2 (error_step)
+E : 1              # [error] accumulated signed error (D for the output layer)
+E_in : 1           # [error] error input of this step (hidden layers), integrated in the next
+fired : 1          # [soma] 1 in the step after a spike: s[t-1]
+nerr : 1           # [error] net signed error spikes emitted in this slot (σ summed)
+pending : 1        # [soma] training samples accumulated since the last mini-batch update
+theta : 1 (constant, shared)    # [soma] forward threshold θ
+eth : 1 (constant, shared)      # [error] error threshold (ε for the output, ϑ for hidden)
+'''
+
+#: Per-step map (``groups`` slot, before the thresholds).
+IF_STEP = '''
+v = (v + I_basal) * (1 - restart_phase2 * feedback_onset)
+I_basal = 0
+pending += learn_step
+'''
+
+HIDDEN_ERROR_STEP = '''
+E += E_in
+E_in = 0
+'''
+
+#: The output error neuron: counts silent steps of the target, spikes of the others (phase 2).
+OUTPUT_ERROR_STEP = '''
+E += error_step * (target * (1 - fired) - (1 - target) * fired)
+fired = 0
+'''
+
+IF_RESET = 'v = 0; count += in_forward; n2 += error_step; fired = 1'
+
+IF_SLOT_RESET = 'v = 0; I_basal = 0; count = 0; n2 = 0; E = 0; E_in = 0; fired = 0; nerr = 0'
+
+#: Error spikes cause injection into the own soma after the spike reset (κ = error_scale).
+ERROR_ON_EVENT = {"error_positive": "E = 0\nnerr += 1\nv += error_scale * theta",
+                  "error_negative": "E = 0\nnerr -= 1\nv -= error_scale * theta"}
+
+
+def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_threshold,
+             target_expression=None, derivative_gate=False, extra_events=None):
+    """One layer of non-leaky IF neurons with their paired error units.
+
+    ``role`` is ``"hidden"`` (error input ``E_in`` from feedback synapses, optional derivative
+    gate) or ``"output"`` (error neuron of the loss, needs ``target_expression``). Spikes are
+    allowed whenever the stimulus is on (``stimulus_on``: both windows of a TRAIN slot, the
+    forward window of an EVAL slot). ``extra_events`` are a rule's additional custom events.
+    """
+    if role not in ("hidden", "output"):
+        raise ValueError(f"role must be 'hidden' or 'output', got {role!r}")
+    model = IF_STATE + schedule_equations
+    gate = ""
+    if role == "output":
+        if target_expression is None:
+            raise ValueError("an output layer needs target_expression")
+        model += f"target = {target_expression} : 1\n"
+        step = IF_STEP + OUTPUT_ERROR_STEP
+    else:
+        step = IF_STEP + HIDDEN_ERROR_STEP
+        if derivative_gate:
+            gate = " and count > 0"
+    events = {"error_positive": f"error_step > 0 and E >= eth{gate}",
+              "error_negative": f"error_step > 0 and E <= -eth{gate}",
+              **(extra_events or {})}
+    group = NeuronGroup(n_neurons, model, threshold="stimulus_on > 0 and v >= theta",
+                        reset=IF_RESET, events=events, name=name)
+    group.theta = threshold
+    group.eth = error_threshold
+    group.run_regularly(step, when="groups", name=f"{name}_step")
+    for event, code in ERROR_ON_EVENT.items():
+        group.run_on_event(event, code)
+    return group
+
+
+#: Bernoulli input that streams through both windows of a TRAIN slot and counts its phase-1
+#: spikes (n1 of the presynaptic side of the first weight layer). Same coding as
+#: :func:`plausigrad.models.encoders.bernoulli_input`, whose gate is ``in_forward`` only.
+INPUT_STATE = '''
+count : 1      # [axon] n1: spikes in phase 1
+pending : 1    # [axon] training samples accumulated since the last mini-batch update
+'''
+
+
+def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
+                    extra_events=None):
+    """Input layer: pixel i spikes with probability ``input_rate · p_i`` while ``stimulus_on``."""
+    model = INPUT_STATE + f"pixel = {pixel_expression} : 1\n" + schedule_equations
+    group = NeuronGroup(n_inputs, model,
+                        threshold="stimulus_on > 0 and pixel > 0 and rand() < input_rate * pixel",
+                        reset="count += in_forward", events=extra_events, name=name)
+    group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
+    return group

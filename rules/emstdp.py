@@ -1,0 +1,297 @@
+"""EMSTDP: a two-phase, error-modulated STDP-like rule that approximates backprop with spikes.
+
+Source: Shrestha, Fang, Wu, Qiu, "Approximating Back-propagation for a Biologically Plausible Local
+Learning Rule in Spiking Neural Networks", ICONS 2019, as implemented in the public numpy code
+(``zmeidd/loihi_2_EMSTDP:EMSTDP_algo_new.py``; ../shared/ALGORITHMS.md §3). Neurons and error
+units: :mod:`plausigrad.models.integrate_and_fire`. Per TRAIN slot (one sample):
+
+1. phase 1 = the forward window (T_1 = ``forward_steps``): the input streams, non-leaky IF
+   neurons integrate and fire; every neuron counts its spikes n1;
+2. phase 2 = the feedback window: the same input keeps streaming (flag ``in_feedback``); the
+   output error neurons integrate the loss signal and emit signed error spikes, which travel to
+   the hidden error units (``feedback``: ``symmetric`` through the forward weights themselves,
+   ``fa`` through fixed random B^l from the layer above, ``dfa`` through fixed random B^l
+   straight from the output); every error spike injects ±one threshold into its own soma, so the
+   phase-2 counts n2 differ from n1 by about the error;
+3. last step of the slot: every synapse with an active presynaptic neuron (n1_pre > 0)
+   accumulates its contrastive term, and at the mini-batch boundary every synapse applies the
+   mean with an RMSprop-style normalisation and clipping (all statements local to the synapse)::
+
+       g_ji = (1/B) Σ_b n1_i^pre · (n2_j^post − n1_j^post) / T_1
+       m_ji ← ρ m_ji + (1 − ρ) g_ji²                       (m starts at 1)
+       W_ji ← clip(W_ji + η g_ji / √(m_ji + ε_m), −w_max, +w_max)
+
+   B is the number of samples actually accumulated (``pending``), so a final partial batch is
+   averaged correctly. The normaliser m is learned state (``rms1``, ``rms2``, ...), carried across
+   epochs and checkpointed like the weights.
+
+In the output layer n2 − n1 ≈ κ · (net error spikes) ∝ (y − r): the delta rule of the MSE on
+rates with a one-hot target at 1 spike/step; in hidden layers the injected error approximates
+the backprop error (with B in place of Wᵀ for fa/dfa); see ALGORITHMS.md §3.5.
+
+Window lengths: the code uses T = 100 steps, phase 1 = steps 1..49 and phase 2 = 50..98 plus the
+update at step 99. Here ``Windows(49, 50)``: 49 counted steps per phase plus the update step
+(``error_step`` excludes the last step, so n2 covers 49 steps like n1). The engine's EVAL slots
+are forward-only: prediction = argmax of the output's phase-1 counts (the code's ``Test()``
+counts over the full window).
+
+Parameters (:class:`EMSTDPParameters`). [CODE]: the MNIST script's value; † our choice for the
+shorter 5-epoch training (the script runs 1000 passes over 10 000 images at η ≈ 1e-4):
+
+=====================  ======  =========  ======================================================
+parameter              symbol  default    meaning
+=====================  ======  =========  ======================================================
+learning_rate          η       0.0005 †   step size (per weight layer, a tuple, or one value)
+batch_size             B       10         samples per update [CODE]
+feedback               -       symmetric  ``symmetric`` (dfa=0), ``fa`` (dfa=1), ``dfa`` (dfa=2)
+derivative_gate        -       None       gate hidden error spikes by 1{n1 > 0}; None = the
+                                          code's choice: on for symmetric/fa, off for dfa
+input_rate             r_in    1.0        spike probability per step of a white pixel (fr)
+rms_decay              ρ       0.9        RMS normaliser decay [CODE]
+rms_epsilon            ε_m     1e-8       [CODE]
+weight_limit           w_max   1.0        weight clipping bound (clp, lim) [CODE]
+feedback_init_scale    -       1.0        B ~ U(−s/√n, s/√n), n = size of the error-sending
+                                          layer [CODE: s = 1]
+init_scale             -       1.0        W^l ~ N(0, (s·√(3/fan_in))²) [CODE: s = 1]
+restart_phase2         -       True †     somata restart from rest at the start of phase 2, so
+                                          n2 − n1 carries no start-up bias (the code: False;
+                                          see :mod:`plausigrad.models.integrate_and_fire`)
+neuron                 -       -          :class:`IntegrateAndFireParameters` (thresholds, ε, κ)
+=====================  ======  =========  ======================================================
+
+Not implemented (off in every public script): the bias term β, dropout, the ``evt`` binary
+presynaptic variant, the ``rel = 1`` subtractive error reset and the other loss options.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from brian2 import Synapses
+from plausigrad.models.errors import (
+    ConfigurationError,
+    require_choice,
+    require_positive,
+)
+from plausigrad.models.integrate_and_fire import (
+    IF_SLOT_RESET,
+    IntegrateAndFireParameters,
+    error_thresholds,
+    forward_thresholds,
+    if_layer,
+    streaming_input,
+)
+from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
+from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+
+FEEDBACK_MODES = ("symmetric", "fa", "dfa")
+
+#: Presynaptic events: ``learn`` (last step of a TRAIN slot, neurons active in phase 1) and
+#: ``apply_batch`` (first step of a mini-batch, if samples were accumulated).
+LEARN_EVENTS = {"learn": "learn_step > 0 and count > 0",
+                "apply_batch": "batch_start > 0 and pending > 0"}
+
+SYNAPSE_MODEL = '''
+learning_rate : 1 (shared)
+grad : 1    # Σ over the mini-batch of n1_pre · (n2_post - n1_post)
+m : 1       # RMS normaliser of the update
+'''
+
+#: The contrastive term of one sample (``learn`` pathway).
+ACCUMULATE = "grad += count_pre * (n2_post - count_post)"
+
+#: The mini-batch update (``apply_batch`` pathway); ``forward_steps`` is T_1 (= twin).
+APPLY = '''
+g = grad / (pending_pre * forward_steps)
+m = rms_decay * m + (1 - rms_decay) * g**2
+w = clip(w + learning_rate * g / sqrt(m + rms_epsilon), -weight_limit, weight_limit)
+grad = 0
+'''
+
+#: Error spikes into the error units of the layer below: feedback synapse (``post``) or the
+#: transposed read of a forward synapse (``pre``).
+def _error_pathways(weight, receiver):
+    return {"error_up": f"E_in_{receiver} += {weight}", "error_down": f"E_in_{receiver} -= {weight}"}
+
+
+ERROR_EVENTS = {"error_up": "error_positive", "error_down": "error_negative"}
+
+
+@dataclass(frozen=True)
+class EMSTDPParameters:
+    """Hyper-parameters of EMSTDP (see the module docstring's table)."""
+
+    learning_rate: tuple = (0.0005,)
+    batch_size: int = 10
+    feedback: str = "symmetric"
+    derivative_gate: bool = None
+    input_rate: float = 1.0
+    rms_decay: float = 0.9
+    rms_epsilon: float = 1e-8
+    weight_limit: float = 1.0
+    feedback_init_scale: float = 1.0
+    init_scale: float = 1.0
+    restart_phase2: bool = True
+    neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
+
+    def __post_init__(self):
+        rates = self.learning_rate
+        if not isinstance(rates, (tuple, list)):
+            rates = (rates,)
+        for rate in rates:
+            require_positive("learning rate", rate)
+        object.__setattr__(self, "learning_rate", tuple(float(r) for r in rates))
+        if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
+                or self.batch_size < 1):
+            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
+        if self.restart_phase2 not in (True, False):
+            raise ConfigurationError(
+                f"restart_phase2 must be true or false, got {self.restart_phase2!r}")
+        if self.derivative_gate not in (None, True, False):
+            raise ConfigurationError(
+                f"derivative gate must be true, false or None (auto), got {self.derivative_gate!r}")
+        for name in ("input_rate", "rms_epsilon", "weight_limit", "feedback_init_scale",
+                     "init_scale"):
+            require_positive(name.replace("_", " "), getattr(self, name))
+        if self.input_rate > 1:
+            raise ConfigurationError(f"input rate must be <= 1, got {self.input_rate!r}")
+        if not 0 <= self.rms_decay < 1:
+            raise ConfigurationError(f"rms decay must lie in [0, 1), got {self.rms_decay!r}")
+        if isinstance(self.neuron, dict):
+            object.__setattr__(self, "neuron", IntegrateAndFireParameters(**self.neuron))
+
+    @property
+    def gated(self):
+        """Whether hidden error spikes are gated by phase-1 activity (the code: not for dfa)."""
+        return self.feedback != "dfa" if self.derivative_gate is None else self.derivative_gate
+
+    def layer_learning_rates(self, n_layers):
+        if len(self.learning_rate) == 1:
+            return self.learning_rate * n_layers
+        if len(self.learning_rate) != n_layers:
+            raise ConfigurationError(
+                f"{len(self.learning_rate)} learning rates given for {n_layers} weight layers")
+        return self.learning_rate
+
+
+class EMSTDP(LearningRule):
+    """The EMSTDP plug-in (see the module docstring)."""
+
+    name = "emstdp"
+    #: (forward_steps, feedback_steps) of the MNIST script: 49 + 49 counted steps + update step
+    default_windows = (49, 50)
+    #: the loss is the MSE on output rates with the labelled unit's target at 1 spike/step
+    target_rate = 1.0
+
+    def __init__(self, params=None):
+        self.params = params or EMSTDPParameters()
+
+    @property
+    def batch_size(self):
+        return self.params.batch_size
+
+    uses_sleep = False
+
+    def describe(self):
+        return {"rule": self.name, **asdict(self.params)}
+
+    def feedback_name(self, layer, n_layers):
+        """State name of the fixed feedback matrix into hidden layer ``layer`` (None if symmetric).
+
+        ``B{l}`` (shaped like (W^{l+1})ᵀ) for fa and for dfa's last hidden layer; ``D{l}``
+        (shaped (n_l, n_out)) for dfa's deeper layers, which bypass W^{l+1}.
+        """
+        if self.params.feedback == "symmetric":
+            return None
+        if self.params.feedback == "dfa" and layer < n_layers - 1:
+            return f"D{layer}"
+        return f"B{layer}"
+
+    def initial_state(self, layer_sizes, rng):
+        p = self.params
+        forward_thresholds(layer_sizes, p.neuron)  # validates the architecture
+        state = {}
+        n_layers = len(layer_sizes) - 1
+        for l in range(1, n_layers + 1):
+            fan_in, n = layer_sizes[l - 1], layer_sizes[l]
+            state[f"W{l}"] = rng.normal(0.0, p.init_scale * np.sqrt(3.0 / fan_in), size=(n, fan_in))
+            state[f"rms{l}"] = np.ones((n, fan_in))
+        for l in range(1, n_layers):
+            name = self.feedback_name(l, n_layers)
+            if name is not None:
+                sender = layer_sizes[-1] if p.feedback == "dfa" else layer_sizes[l + 1]
+                bound = p.feedback_init_scale / np.sqrt(sender)
+                state[name] = rng.uniform(-bound, bound, size=(layer_sizes[l], sender))
+        return state
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        """Values for the shared learning-rate variables, scaled by a schedule ``factor``."""
+        return {f"W{l}": rate * factor
+                for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1)}
+
+    def build(self, ctx):
+        p = self.params
+        sizes = ctx.layer_sizes
+        n_layers = len(sizes) - 1
+        p.layer_learning_rates(n_layers)  # validates the number of rates
+        flags = ctx.schedule_equations
+        thresholds = forward_thresholds(sizes, p.neuron)
+        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
+        objects, state, learning_rates, feedback_pairs = [], {}, {}, []
+
+        source = streaming_input(sizes[0], ctx.pixel_expression, flags, name="input",
+                                 extra_events=dict(LEARN_EVENTS))
+        source.run_on_event("apply_batch", "pending = 0")
+        source.run_regularly("count = 0", dt=ctx.slot_duration, when="start",
+                             name="input_slot_reset")
+        objects.append(source)
+        layers = [source]
+        for l in range(1, n_layers + 1):
+            output = l == n_layers
+            group = if_layer(sizes[l], flags, role="output" if output else "hidden",
+                             name=f"layer{l}", threshold=thresholds[l - 1],
+                             error_threshold=error_ths[l - 1],
+                             target_expression=ctx.target_expression if output else None,
+                             derivative_gate=p.gated,
+                             extra_events=None if output else dict(LEARN_EVENTS))
+            if not output:
+                group.run_on_event("apply_batch", "pending = 0")
+            group.run_regularly(IF_SLOT_RESET, dt=ctx.slot_duration, when="start",
+                                name=f"layer{l}_slot_reset")
+            objects.append(group)
+            layers.append(group)
+
+        for l in range(1, n_layers + 1):
+            symmetric = p.feedback == "symmetric" and l >= 2
+            synapses = feedforward_synapses(
+                layers[l - 1], layers[l], name=f"W{l}", extra_model=SYNAPSE_MODEL,
+                extra_on_pre={"learn": ACCUMULATE, "apply_batch": APPLY},
+                extra_on_post=_error_pathways("w", "pre") if symmetric else None,
+                extra_events={"learn": "learn", "apply_batch": "apply_batch",
+                              **(ERROR_EVENTS if symmetric else {})})
+            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
+            state[f"rms{l}"] = StateVariable(synapses, "m", (sizes[l], sizes[l - 1]))
+            learning_rates[f"W{l}"] = (synapses, "learning_rate")
+            objects.append(synapses)
+
+        for l in range(1, n_layers):
+            name = self.feedback_name(l, n_layers)
+            if name is None:
+                continue
+            upper = layers[-1] if p.feedback == "dfa" else layers[l + 1]
+            feedback = Synapses(upper, layers[l], model="B : 1  # fixed feedback weight\n",
+                                on_pre=_error_pathways("B", "post"), on_event=dict(ERROR_EVENTS),
+                                name=name)
+            connect_all_to_all(feedback)
+            state[name] = StateVariable(feedback, "B", (sizes[l], len(upper)))
+            if name.startswith("B"):
+                feedback_pairs.append((name, f"W{l + 1}"))
+            objects.append(feedback)
+
+        namespace = {"input_rate": p.input_rate, "error_scale": p.neuron.error_scale,
+                     "restart_phase2": 1.0 if p.restart_phase2 else 0.0,
+                     "rms_decay": p.rms_decay, "rms_epsilon": p.rms_epsilon,
+                     "weight_limit": p.weight_limit, "batch_size": p.batch_size}
+        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
+                            state=state, learning_rates=learning_rates,
+                            feedback_pairs=feedback_pairs, namespace=namespace)

@@ -1,0 +1,237 @@
+"""SSNN-BP: stochastic spike-based backprop with composite neurons and coincidence (RPU) updates.
+
+Source: Biswas, Saraswat, Ganguly, "A Temporally and Spatially Local Spike-based Backpropagation
+Algorithm to Enable Training in Hardware", arXiv:2207.09755 (2022) / Neuromorph. Comput. Eng.
+(2023); equations reconstructed in ../shared/ALGORITHMS.md §4 (not confirmed against the paper).
+Neurons: :mod:`plausigrad.models.composite_neuron`.
+
+No phases. In every step of a TRAIN slot, forward spikes x, and the signed gradient streams g⁺, g⁻
+of the same sample travel at the same time (pipelined, one step per layer). Every weight W^l_ji
+is ONE ``Synapses`` variable that serves both directions:
+
+* forward, on a presynaptic ``spike``:          z_j += W_ji
+* backward, on a postsynaptic ``gpos``/``gneg``: ν_i += ±W_ji   (transposed read of the crossbar;
+  only for hidden presynaptic layers)
+* update, on the same postsynaptic event (the RPU coincidence rule)::
+
+      ΔW_ji = −Δw_min · x_i · (g⁺_j − g⁻_j)          Δb_j = −Δw_b · (g⁺_j − g⁻_j)
+
+  where x_i is the presynaptic spike that caused the gradient (the presynaptic neuron's spike
+  history ``h{K}``, K = 2(L − l) + 1 steps back; see the model's docstring). The synapse reads
+  one presynaptic bit and one postsynaptic event: the update is local in space and time and is
+  applied at every step (``batch_size`` 1, the rule as published).
+
+Expectation over a window of T steps (ALGORITHMS.md §4.2): at the output E[g⁺ − g⁻] =
+softmax(z) − y, in hidden layers E[g⁺ − g⁻] = α f' Σ_k W_kj (softmax − y)_k when the
+probabilities are not clipped, so E[ΔW^l] ≈ −Δw_min · T · x · δ^l: SGD on the softmax
+cross-entropy with η = Δw_min · T (and α Δw_min T for hidden layers), whose per-sample quantisation
+noise falls like 1/T ("approaches BP with sufficiently long spike trains").
+
+With ``batch_size`` B > 1 the coincidences are accumulated per synapse (``grad``) and the mean
+over B samples is applied at the batch boundary (an ``apply_batch`` event of the presynaptic
+layer); the alignment analysis uses this with B = probe size so every probe sample sees the same
+weights. This is an analysis device, not part of the published rule.
+
+Prediction: argmax over the output units of their wins in the window (the WTA's empirical
+softmax). Evaluation slots are forward-only.
+
+Parameters (:class:`SSNNBPParameters`); † = our choice (the paper's values are unknown):
+
+=====================  ========  =======  ======================================================
+parameter              symbol    default  meaning
+=====================  ========  =======  ======================================================
+learning_rate          Δw_min    †        weight change per coincidence, per weight layer
+bias_learning_rate     Δw_b      0 †      bias change per gradient event (0: biases fixed)
+gradient_scale         α         1 †      hidden gradient spike probability per unit of ν f'
+batch_size             B         1        1 = online, every step (the rule); >1 for analysis
+input_rate             r_in      1.0      spike probability per step of a white pixel
+init_std               σ_l       †        W^l ~ N(0, σ_l²), per layer
+=====================  ========  =======  ======================================================
+
+T (the spike-train length) is the engine's ``forward_steps`` (``--forward-steps``); the feedback
+window only drains the pipeline: it must be ≥ 2L − 1 steps (3 for one hidden layer, the
+default).
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from brian2 import Synapses
+
+from plausigrad.models.composite_neuron import (composite_layer, spike_history_depth,
+                                                stochastic_input, wta_output_layer)
+from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.synapses import connect_all_to_all
+from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+
+#: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
+#: copy to every group: Brian2 adds the ``spike`` event to the dict it is given.
+APPLY_BATCH_EVENT = {"apply_batch": "batch_start > 0"}
+
+#: Bias update when mini-batches are used: apply at the boundary, accumulate on events.
+BIAS_BATCH_STEP = """
+b -= bias_learning_rate * bgrad / batch_size * batch_start
+bgrad = bgrad * (1 - batch_start)
+"""
+
+
+@dataclass(frozen=True)
+class SSNNBPParameters:
+    """Hyper-parameters of the SSNN-BP rule (see the module docstring's table)."""
+
+    learning_rate: tuple = (0.0005, 0.0005)
+    bias_learning_rate: float = 0.0
+    gradient_scale: float = 1.0
+    batch_size: int = 1
+    input_rate: float = 1.0
+    init_std: tuple = (0.05, 0.1)
+
+    def __post_init__(self):
+        object.__setattr__(self, "learning_rate", _positive_tuple("learning rate (Δw_min)",
+                                                                  self.learning_rate))
+        object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
+        if isinstance(self.bias_learning_rate, bool) or not self.bias_learning_rate >= 0:
+            raise ConfigurationError(
+                f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
+        require_positive("gradient scale", self.gradient_scale)
+        require_positive("input rate", self.input_rate)
+        if self.input_rate > 1:
+            raise ConfigurationError(f"input rate must be <= 1, got {self.input_rate!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+
+    def layer_learning_rates(self, n_layers):
+        return _per_layer("learning rates", self.learning_rate, n_layers)
+
+
+def _positive_tuple(name, values):
+    if not isinstance(values, (tuple, list)):
+        values = (values,)
+    if not values:
+        raise ConfigurationError(f"{name} needs at least one value")
+    for value in values:
+        require_positive(name, value)
+    return tuple(float(v) for v in values)
+
+
+def _per_layer(name, values, n_layers):
+    if len(values) == 1:
+        return values * n_layers
+    if len(values) != n_layers:
+        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
+    return values
+
+
+class SSNNBP(LearningRule):
+    """The SSNN-BP plug-in (see the module docstring)."""
+
+    name = "ssnnbp"
+    #: (T, drain): spike trains of T = 32 steps; 3 steps drain a one-hidden-layer pipeline
+    default_windows = (32, 3)
+    #: the training metric's MSE compares win frequencies with a one-hot target of rate 1
+    #: (the softmax of a perfectly confident network); accuracy is the argmax of the wins
+    target_rate = 1.0
+    uses_sleep = False
+
+    def __init__(self, params=None):
+        self.params = params or SSNNBPParameters()
+
+    @property
+    def batch_size(self):
+        return self.params.batch_size
+
+    def describe(self):
+        return {"rule": self.name, **asdict(self.params)}
+
+    def initial_state(self, layer_sizes, rng):
+        stds = _per_layer("init_std values", self.params.init_std, len(layer_sizes) - 1)
+        state = {}
+        for l in range(1, len(layer_sizes)):
+            state[f"W{l}"] = rng.normal(0.0, stds[l - 1], size=(layer_sizes[l], layer_sizes[l - 1]))
+            state[f"b{l}"] = np.zeros(layer_sizes[l])
+        return state
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        values = {}
+        for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1):
+            values[f"W{l}"] = rate * factor
+            values[f"b{l}"] = self.params.bias_learning_rate * factor
+        return values
+
+    def build(self, ctx):
+        p = self.params
+        sizes = ctx.layer_sizes
+        n_layers = len(sizes) - 1
+        p.layer_learning_rates(n_layers)  # validates the number of rates
+        flags = ctx.schedule_equations
+        batched = p.batch_size > 1
+        bias_model = "bias_learning_rate : 1 (shared)\n" + ("bgrad : 1\n" if batched else "")
+        objects, state, learning_rates = [], {}, {}
+
+        source = stochastic_input(sizes[0], ctx.pixel_expression, flags,
+                                  spike_history=spike_history_depth(0, n_layers), name="input",
+                                  extra_events=dict(APPLY_BATCH_EVENT) if batched else None)
+        registers = [f"h{k}" for k in range(1, spike_history_depth(0, n_layers) + 1)]
+        source.run_regularly("; ".join(["hnow = 0", "count = 0"] + [f"{r} = 0" for r in registers]),
+                             dt=ctx.slot_duration, when="start", name="input_slot_reset")
+        objects.append(source)
+        layers = [source]
+        if batched:
+            on_gradient = {"gpos": "bgrad += 1", "gneg": "bgrad -= 1"}
+        else:
+            on_gradient = {"gpos": "b -= bias_learning_rate", "gneg": "b += bias_learning_rate"}
+        for l in range(1, n_layers + 1):
+            if l == n_layers:
+                group, lateral, reset = wta_output_layer(
+                    sizes[l], flags, layer=l, name=f"layer{l}",
+                    target_expression=ctx.target_expression, extra_model=bias_model,
+                    on_gradient=on_gradient)
+                objects.append(lateral)
+            else:
+                group, reset = composite_layer(sizes[l], flags, layer=l, n_layers=n_layers,
+                                               name=f"layer{l}", extra_model=bias_model,
+                                               extra_events=dict(APPLY_BATCH_EVENT) if batched
+                                               else None, on_gradient=on_gradient)
+            group.run_regularly(reset, dt=ctx.slot_duration, when="start",
+                                name=f"layer{l}_slot_reset")
+            if batched:
+                group.run_regularly(BIAS_BATCH_STEP, when="groups", order=2,
+                                    name=f"layer{l}_bias_batch")
+            state[f"b{l}"] = StateVariable(group, "b", (sizes[l],))
+            learning_rates[f"b{l}"] = (group, "bias_learning_rate")
+            objects.append(group)
+            layers.append(group)
+
+        for l in range(1, n_layers + 1):
+            synapses = self._weights(layers[l - 1], layers[l], l, n_layers, batched)
+            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
+            learning_rates[f"W{l}"] = (synapses, "learning_rate")
+            objects.append(synapses)
+
+        namespace = {"input_rate": p.input_rate, "gradient_scale": p.gradient_scale,
+                     "batch_size": p.batch_size}
+        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
+                            state=state, learning_rates=learning_rates, namespace=namespace)
+
+    def _weights(self, pre, post, layer, n_layers, batched):
+        """W^l: forward on pre spikes; transposed read and coincidence update on post events."""
+        history = f"h{spike_history_depth(layer - 1, n_layers)}_pre"
+        model = "w : 1\nlearning_rate : 1 (shared)\n" + ("grad : 1\n" if batched else "")
+        on_post = {}
+        for pathway, sign, undo in (("gradient_positive", "+", "-"),
+                                    ("gradient_negative", "-", "+")):
+            code = f"nu_pre {sign}= w\n" if layer >= 2 else ""
+            if batched:
+                code += f"grad {sign}= {history}"
+            else:
+                code += f"w {undo}= learning_rate * {history}"
+            on_post[pathway] = code
+        on_pre = {"forward": "z_post += w"}
+        on_event = {"forward": "spike", "gradient_positive": "gpos", "gradient_negative": "gneg"}
+        if batched:
+            on_pre["apply_batch"] = "w -= learning_rate * grad / batch_size\ngrad = 0"
+            on_event["apply_batch"] = "apply_batch"
+        synapses = Synapses(pre, post, model=model, on_pre=on_pre, on_post=on_post,
+                            on_event=on_event, name=f"W{layer}")
+        connect_all_to_all(synapses)
+        return synapses
