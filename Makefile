@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo bench clean
+.PHONY: all venv test test-fast test-cuda demo bench clean
 
 all: test
 
@@ -35,6 +35,10 @@ test: $(STAMP)
 # Quick loop for development: skips tests marked slow.
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+# Every CUDA compile test: make test compiles BioGrad for CUDA; this adds EMSTDP and SSNN-BP.
+test-cuda: $(STAMP)
+	PLAUSIGRAD_ALL_CUDA=1 $(PY) -m pytest -ra -m cuda $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/plausigrad demo --out results/demo

@@ -274,13 +274,21 @@ def audit_objects(objects, namespace, rule="custom", slot_steps=None):
         for block in blocks:
             code = block.code if isinstance(block, SynapticPathway) else block.abstract_code
             trigger, event_based = _trigger(obj, block, slot_steps)
+            temporaries = {}  # name -> reads of a block-local temporary (``g = grad / n``)
             for target, names, line in _statements(code):
-                if target.endswith(("_pre", "_post")) or target not in obj.variables:
-                    continue  # transmission into a neuron, not plasticity
                 reads = []
                 for identifier in sorted(names):
+                    if identifier in temporaries:
+                        reads += [Read(f"{identifier}: {r.name}", r.source, r.detail)
+                                  for r in temporaries[identifier]]
+                        continue
                     for source, detail in model.classify(obj, identifier):
                         reads.append(Read(identifier, source, detail))
+                if target.endswith(("_pre", "_post")):
+                    continue  # transmission into a neuron, not plasticity
+                if target not in obj.variables:
+                    temporaries[target] = reads
+                    continue
                 statements.append(Statement(obj.name, trigger, event_based, line, target,
                                             reads))
     opaque = [o.name for o in model.objects if isinstance(o, NetworkOperation)]

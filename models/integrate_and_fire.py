@@ -77,6 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from brian2 import NeuronGroup
+from plausigrad.models.compartment_neuron import compartments_of
 from plausigrad.models.errors import ConfigurationError, require_positive
 
 
@@ -198,6 +199,7 @@ def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_thre
     group.run_regularly(step, when="groups", name=f"{name}_step")
     for event, code in ERROR_ON_EVENT.items():
         group.run_on_event(event, code)
+    group._compartments = compartments_of(IF_STATE)  # read by the locality audit
     return group
 
 
@@ -218,4 +220,5 @@ def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
                         threshold="stimulus_on > 0 and pixel > 0 and rand() < input_rate * pixel",
                         reset="count += in_forward", events=extra_events, name=name)
     group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
+    group._compartments = compartments_of(INPUT_STATE)  # read by the locality audit
     return group

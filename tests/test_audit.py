@@ -4,9 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from brian2 import NetworkOperation, NeuronGroup, Synapses
 
 from plausigrad.analysis.audit import audit_objects, audit_rule, format_report, report_json
+from plausigrad.protocols.training import RunConfig
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
 
@@ -33,6 +35,14 @@ def test_biograd_is_local_and_names_compartments():
     assert any("B1" in line and "sleep_decay" in line for line in report.verdict())
 
 
+@pytest.mark.parametrize("rule_name", ["emstdp", "ssnnbp"])
+def test_emstdp_and_ssnnbp_are_local_and_event_based(rule_name):
+    report = audit_rule(RunConfig(rule=rule_name).make_rule())
+    assert report.statements, "no plasticity statement found"
+    assert report.local and report.event_based and report.online, report.verdict()
+    assert all(s.synapses.startswith("W") for s in report.statements)
+
+
 def test_report_follows_the_rule_options():
     """Derived from the model: the exact eligibility adds per-step synaptic statements."""
     factorised = audit_rule(BioGrad(BioGradParameters(feedback="fa")))
@@ -52,11 +62,14 @@ def test_non_local_updates_are_flagged_with_their_statement():
     global_error = Synapses(pre, post, "v : 1", on_pre="v += layer_error_post * x_pre",
                             name="global_error")
     honest = Synapses(pre, post, "k : 1", on_pre="k += x_pre", name="honest")
-    report = audit_objects([pre, post, greedy, global_error, honest], {}, rule="test")
+    hidden = Synapses(pre, post, "q : 1", on_pre="total = 2 * wsum_post\nq += total",
+                      name="hidden_in_temporary")
+    report = audit_objects([pre, post, greedy, global_error, honest, hidden], {}, rule="test")
     assert not report.local
     by_name = {s.synapses: s for s in report.statements}
     assert not by_name["greedy"].local and not by_name["global_error"].local
     assert by_name["honest"].local
+    assert not by_name["hidden_in_temporary"].local  # a temporary does not launder a read
     assert any("sum over the synapses of greedy" in p for p in by_name["greedy"].breaks())
     assert any("layer_error" in p and "global quantity" in p
                for p in by_name["global_error"].breaks())

@@ -327,6 +327,7 @@ def test_cli_rejects_bad_emstdp_options(tmp_path, args, fragment):
 
 @pytest.mark.slow
 @pytest.mark.cuda
+@pytest.mark.cuda_extra
 def test_emstdp_network_compiles_for_cuda(tmp_path):
     from plausigrad.protocols.devices import nvcc_available
     if not nvcc_available():

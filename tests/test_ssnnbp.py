@@ -267,6 +267,7 @@ def test_cpp_standalone_trains_and_reuses_its_binary(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cuda
+@pytest.mark.cuda_extra
 def test_ssnnbp_network_compiles_for_cuda(tmp_path):
     if not nvcc_available():
         pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
