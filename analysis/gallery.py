@@ -69,6 +69,11 @@ def record_dynamics(rule, layer_sizes, windows, state, images, labels, *, n_samp
 def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(100,), epochs=2,
                  train_limit=None, track_every=500, probe_size=32, rule_params=None, log=print):
     """Train (unless ``checkpoint``) and draw the figure set of a rule into ``out_dir``."""
+    if checkpoint is None:
+        rule = RunConfig(rule=rule_name, rule_params=dict(rule_params or {})).make_rule()
+        if alignment_model_for(rule).dynamics_spec(rule, RunConfig(rule=rule_name).windows()) \
+                is None:  # say so before training, not after
+            raise ConfigurationError(f"rule {rule_name!r} does not define its dynamics figure yet")
     os.makedirs(out_dir, exist_ok=True)
     if checkpoint is None:
         run_dir = os.path.join(out_dir, "run")

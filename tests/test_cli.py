@@ -91,3 +91,9 @@ def test_resume_without_checkpoint_fails_cleanly(tmp_path):
 
 def test_eval_of_missing_checkpoint_fails_cleanly(tmp_path):
     assert_one_line_error(run_cli("eval", str(tmp_path)), "no checkpoint")
+
+
+def test_figures_for_a_rule_without_a_dynamics_figure_fails_before_training(tmp_path):
+    done = run_cli("figures", "--rule", "emstdp", "--out", str(tmp_path / "figures"))
+    assert_one_line_error(done, "does not define its dynamics figure")
+    assert not (tmp_path / "figures").exists()
