@@ -99,7 +99,7 @@ class AlignmentModel:
                                       ``recorded_forward(rule, state, record, spikes, P,
                                       windows, sizes)`` reads rate/derivative from the probe run
                                       instead and ``count_mismatch`` is None
-    ``dynamics_spec(rule, windows)``  which variables the dynamics figure shows (figures, gallery)
+    ``dynamics_spec(rule, w, sizes)`` which variables the dynamics figure shows (figures, gallery)
     ================================  ============================================================
     """
 
@@ -133,7 +133,7 @@ class AlignmentModel:
     def surrogate_gradient(self, rule, state, input_spikes, labels):
         return None
 
-    def dynamics_spec(self, rule, windows):
+    def dynamics_spec(self, rule, windows, layer_sizes):
         """A :class:`~plausigrad.analysis.figures.DynamicsSpec` for the figures (None: none)."""
         return None
 

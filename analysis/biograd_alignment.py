@@ -120,7 +120,7 @@ class BioGradAlignment(AlignmentModel):
             return np.asarray(state[f"W{layer + 1}"]).T
         return state.get(f"B{layer}")
 
-    def dynamics_spec(self, rule, windows):
+    def dynamics_spec(self, rule, windows, layer_sizes):
         """Soma v, basal c, apical u, error unit D, input trace x̂, eligibility ē and w of W1."""
         p = rule.params
         steps = windows.forward_steps

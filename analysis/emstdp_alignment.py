@@ -28,6 +28,7 @@ import dataclasses
 
 import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel
+from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.models.integrate_and_fire import forward_thresholds
 from plausigrad.rules.emstdp import EMSTDP
 
@@ -72,6 +73,19 @@ class EMSTDPAlignment(AlignmentModel):
         if rule.params.feedback == "symmetric":
             return np.asarray(state[f"W{layer + 1}"]).T
         return state.get(f"B{layer}")  # dfa's deeper D^l bypass W^{l+1}: no such angle
+
+    def dynamics_spec(self, rule, windows, layer_sizes):
+        """Soma U with θ, error unit E, n1, n2, the input's phase-1 count, n_pre·(n2 − n1), w."""
+        def contrast(pre, post, k, syn):
+            return ("n_pre·(n2 − n1) so far", np.asarray(pre["count"][0])
+                    * (np.asarray(post["n2"][k]) - np.asarray(post["count"][k])))
+
+        return DynamicsSpec(
+            neuron_group="layer1", soma="v",
+            threshold=forward_thresholds(layer_sizes, rule.params.neuron)[0],
+            compartments=(("E", "error unit E"), ("count", "n1: phase-1 spikes"),
+                          ("n2", "n2: phase-2 spikes")),
+            input_group="input", trace="count", synapses="W1", eligibility=contrast)
 
     def error_probes(self, layer_sizes):
         return {self.layer_group(l): (("nerr",), tuple(range(layer_sizes[l])))

@@ -50,8 +50,8 @@ class DynamicsSpec:
     """
 
     neuron_group: str                 #: hidden layer whose neuron is shown, e.g. "layer1"
-    soma: str                         #: membrane variable compared with the threshold
-    threshold: float
+    soma: str                         #: membrane variable (or drive) of the shown neuron
+    threshold: object                 #: firing threshold; None for stochastic neurons
     compartments: tuple               #: ((variable, axis label), ...) other neuron traces
     input_group: str                  #: presynaptic layer of the shown synapse
     trace: str                        #: presynaptic trace variable of the input neuron
@@ -62,6 +62,7 @@ class DynamicsSpec:
     post_variables: tuple = ()        #: extra variables recorded on the shown neuron
     synapse_extra: tuple = ()         #: extra variables recorded on the synapse (not plotted)
     eligibility: object = None        #: f(pre probe, post probe, row k, synapse probe) -> (label, y)
+    soma_label: str = None            #: axis label of the soma panel (default "soma <name>")
 
 
 def plot_dynamics(record, spec, windows, path, *, neuron, input_neuron):
@@ -89,12 +90,17 @@ def plot_dynamics(record, spec, windows, path, *, neuron, input_neuron):
     ax = axes[0]
     _shade(ax, intervals, label=True)
     soma = np.asarray(post[spec.soma][k])
-    ax.plot(t, soma, color="k", lw=1, label=f"soma {spec.soma}")
-    ax.axhline(spec.threshold, color="r", ls="--", lw=1, label=f"threshold {spec.threshold:g}")
-    top = max(float(np.max(soma)) if len(soma) else 1.0, spec.threshold) * 1.15
+    soma_label = spec.soma_label or f"soma {spec.soma}"
+    ax.plot(t, soma, color="k", lw=1, label=soma_label)
+    level = float(np.max(soma)) if len(soma) else 1.0
+    if spec.threshold is not None:  # stochastic neurons (SSNN-BP) have none
+        ax.axhline(spec.threshold, color="r", ls="--", lw=1,
+                   label=f"threshold {spec.threshold:g}")
+        level = max(level, spec.threshold)
+    top = level * 1.15 if level > 0 else 1.0
     ax.plot(own_spikes, np.full(len(own_spikes), top), "v", color="r", ms=4, label="spikes")
     ax.set_ylim(top=top + 0.3 * (top - min(0.0, float(np.min(soma)) if len(soma) else 0.0)))
-    ax.set_ylabel(f"soma {spec.soma} (1)")
+    ax.set_ylabel(f"{soma_label} (1)")
     ax.legend(loc="upper right", fontsize=7, ncol=3)
     ax.set_title(f"{spec.neuron_group} neuron {neuron}; synapse {spec.synapses} from "
                  f"{spec.input_group} neuron {input_neuron}", loc="left", fontsize=9, pad=14)

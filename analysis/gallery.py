@@ -42,7 +42,7 @@ def record_dynamics(rule, layer_sizes, windows, state, images, labels, *, n_samp
     """
     model = alignment_model_for(rule)
     probe_rule = model.probe_rule(rule, 1)
-    spec = model.dynamics_spec(probe_rule, windows)
+    spec = model.dynamics_spec(probe_rule, windows, layer_sizes)
     if spec is None:
         raise ConfigurationError(f"rule {rule.name!r} does not define its dynamics figure")
     input_neuron = int(np.argmax(images[:n_samples].sum(axis=0)))
@@ -71,15 +71,18 @@ def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(1
     """Train (unless ``checkpoint``) and draw the figure set of a rule into ``out_dir``."""
     if checkpoint is None:
         rule = RunConfig(rule=rule_name, rule_params=dict(rule_params or {})).make_rule()
-        if alignment_model_for(rule).dynamics_spec(rule, RunConfig(rule=rule_name).windows()) \
-                is None:  # say so before training, not after
+        forward, feedback = getattr(rule, "default_windows", (20, 10))
+        config = RunConfig(rule=rule_name, hidden=tuple(hidden), epochs=epochs, device=device,
+                           train_limit=train_limit, track_alignment=track_every,
+                           forward_steps=forward, feedback_steps=feedback,
+                           rule_params=dict(rule_params or {}))
+        if alignment_model_for(rule).dynamics_spec(rule, config.windows(),
+                                                   (784, *config.hidden, 10)) is None:
+            # say so before training, not after
             raise ConfigurationError(f"rule {rule_name!r} does not define its dynamics figure yet")
     os.makedirs(out_dir, exist_ok=True)
     if checkpoint is None:
         run_dir = os.path.join(out_dir, "run")
-        config = RunConfig(rule=rule_name, hidden=tuple(hidden), epochs=epochs, device=device,
-                           train_limit=train_limit, track_alignment=track_every,
-                           rule_params=dict(rule_params or {}))
         tracker = AlignmentTracker(config, run_dir, probe_size=probe_size, log=log)
         resume = os.path.exists(os.path.join(run_dir, "checkpoint.json"))
         train(config, run_dir, resume=resume, log=log, epoch_hook=tracker)

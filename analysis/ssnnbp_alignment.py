@@ -34,6 +34,7 @@ import dataclasses
 import numpy as np
 
 from plausigrad.analysis.alignment import AlignmentModel, rate_backprop
+from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.rules.ssnnbp import SSNNBP
 
 
@@ -118,6 +119,15 @@ class SSNNBPAlignment(AlignmentModel):
 
     def feedback_weights(self, rule, state, layer):
         return np.asarray(state[f"W{layer + 1}"]).T
+
+    def dynamics_spec(self, rule, windows, layer_sizes):
+        """Drive z (spike probability clip(z, 0, 1), no threshold), f', ν, net gradient events,
+        the input's spike one step ago and w of W1 (it changes on every coincidence)."""
+        return DynamicsSpec(
+            neuron_group="layer1", soma="zin", threshold=None, soma_label="drive z",
+            compartments=(("fprime", "f′(z)"), ("nuin", "backprop ν"),
+                          ("gnet", "g⁺ − g⁻ events")),
+            input_group="input", trace="h1", synapses="W1")
 
     def error_probes(self, layer_sizes):
         n_layers = len(layer_sizes) - 1

@@ -93,7 +93,12 @@ def test_eval_of_missing_checkpoint_fails_cleanly(tmp_path):
     assert_one_line_error(run_cli("eval", str(tmp_path)), "no checkpoint")
 
 
-def test_figures_for_a_rule_without_a_dynamics_figure_fails_before_training(tmp_path):
-    done = run_cli("figures", "--rule", "emstdp", "--out", str(tmp_path / "figures"))
-    assert_one_line_error(done, "does not define its dynamics figure")
+def test_figures_for_a_rule_without_a_dynamics_figure_fails_before_training(tmp_path,
+                                                                           monkeypatch):
+    from plausigrad.analysis import emstdp_alignment
+    from plausigrad.analysis.gallery import make_figures
+    from plausigrad.models.errors import ConfigurationError
+    monkeypatch.setattr(emstdp_alignment.EMSTDPAlignment, "dynamics_spec", lambda *a: None)
+    with pytest.raises(ConfigurationError, match="does not define its dynamics figure"):
+        make_figures("emstdp", str(tmp_path / "figures"), device="runtime")
     assert not (tmp_path / "figures").exists()
