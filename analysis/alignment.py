@@ -40,6 +40,7 @@ A rule joins the analysis through an :class:`AlignmentModel` (registered in
 :data:`ALIGNMENT_MODELS`); everything in this module is rule-agnostic.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -110,12 +111,18 @@ class AlignmentModel:
         return f"layer{layer}"
 
     def probe_rule(self, rule, n_samples):
-        raise NotImplementedError
+        """The same rule with one mini-batch of ``n_samples`` (rules with a ``batch_size``)."""
+        return type(rule)(dataclasses.replace(rule.params, batch_size=int(n_samples)))
 
     def learning_rates(self, rule, n_layers):
-        raise NotImplementedError
+        return list(rule.params.layer_learning_rates(n_layers))
 
     def feedback_weights(self, rule, state, layer):
+        """(W^{l+1})ᵀ when errors travel back through the forward weights (a rule without a
+        ``feedback`` option, or ``feedback="symmetric"``), else the learned state B^l (None if
+        the rule has none for this layer, e.g. DFA's deeper layers)."""
+        if getattr(rule.params, "feedback", "symmetric") == "symmetric":
+            return np.asarray(state[f"W{layer + 1}"]).T
         return state.get(f"B{layer}")
 
     def error_probes(self, layer_sizes):

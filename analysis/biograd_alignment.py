@@ -28,8 +28,6 @@ practice (Zenke & Vogels 2021) do; ``detach_reset=False`` keeps it. With a smoot
 which is how the tests check it against finite differences.
 """
 
-import dataclasses
-
 import numpy as np
 
 from plausigrad.analysis import reference
@@ -108,17 +106,6 @@ class BioGradAlignment(AlignmentModel):
     """The :class:`~plausigrad.analysis.alignment.AlignmentModel` of BioGrad."""
 
     rule_name = BioGrad.name
-
-    def probe_rule(self, rule, n_samples):
-        return BioGrad(dataclasses.replace(rule.params, batch_size=int(n_samples)))
-
-    def learning_rates(self, rule, n_layers):
-        return list(rule.params.layer_learning_rates(n_layers))
-
-    def feedback_weights(self, rule, state, layer):
-        if rule.params.feedback == "symmetric":
-            return np.asarray(state[f"W{layer + 1}"]).T
-        return state.get(f"B{layer}")
 
     def dynamics_spec(self, rule, windows, layer_sizes):
         """Soma v, basal c, apical u, error unit D, input trace x̂, eligibility ē and w of W1."""

@@ -24,8 +24,6 @@ target's silent steps and the others' spikes). Its quantities for
   rule does not define, so R1 is the reference for this rule.
 """
 
-import dataclasses
-
 import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
@@ -62,17 +60,6 @@ class EMSTDPAlignment(AlignmentModel):
     """The :class:`~plausigrad.analysis.alignment.AlignmentModel` of EMSTDP."""
 
     rule_name = EMSTDP.name
-
-    def probe_rule(self, rule, n_samples):
-        return EMSTDP(dataclasses.replace(rule.params, batch_size=int(n_samples)))
-
-    def learning_rates(self, rule, n_layers):
-        return list(rule.params.layer_learning_rates(n_layers))
-
-    def feedback_weights(self, rule, state, layer):
-        if rule.params.feedback == "symmetric":
-            return np.asarray(state[f"W{layer + 1}"]).T
-        return state.get(f"B{layer}")  # dfa's deeper D^l bypass W^{l+1}: no such angle
 
     def dynamics_spec(self, rule, windows, layer_sizes):
         """Soma U with θ, error unit E, n1, n2, the input's phase-1 count, n_pre·(n2 − n1), w."""

@@ -29,8 +29,6 @@ for fixed weights; without Brian2's pipeline latency it is the same stochastic p
 use it for the angle-versus-T property; ``tools``/reports use it for quick sweeps.
 """
 
-import dataclasses
-
 import numpy as np
 
 from plausigrad.analysis.alignment import AlignmentModel, rate_backprop
@@ -110,15 +108,6 @@ class SSNNBPAlignment(AlignmentModel):
     rule_name = SSNNBP.name
     #: spikes are random draws: the forward activity is read from the probe run itself
     stochastic = True
-
-    def probe_rule(self, rule, n_samples):
-        return SSNNBP(dataclasses.replace(rule.params, batch_size=int(n_samples)))
-
-    def learning_rates(self, rule, n_layers):
-        return list(rule.params.layer_learning_rates(n_layers))
-
-    def feedback_weights(self, rule, state, layer):
-        return np.asarray(state[f"W{layer + 1}"]).T
 
     def dynamics_spec(self, rule, windows, layer_sizes):
         """Drive z (spike probability clip(z, 0, 1), no threshold), f', ν, net gradient events,
