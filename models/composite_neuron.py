@@ -81,6 +81,7 @@ gradient_scale  α       hidden gradient spike probability per unit of α·ν·f
 
 from brian2 import NeuronGroup, Synapses
 
+from plausigrad.models.encoders import bernoulli_source
 from plausigrad.models.schedule_signals import EVAL, TRAIN
 
 
@@ -129,11 +130,10 @@ def stochastic_input(n_inputs, pixel_expression, schedule_equations, *, spike_hi
     Zero pixels skip the random draw. ``count`` is the number of spikes in the slot.
     """
     registers = "".join(f"{n} : 1\n" for n in history_names("h", spike_history))
-    model = (f"hnow : 1  # 1 if the neuron spiked in this step\ncount : 1\n{registers}"
-             f"pixel = {pixel_expression} : 1\n{schedule_equations}")
-    group = NeuronGroup(n_inputs, model,
-                        threshold="in_forward > 0 and pixel > 0 and rand() < input_rate * pixel",
-                        reset="hnow = 1\ncount += 1", events=extra_events, name=name)
+    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations,
+                             state=f"hnow : 1  # 1 if the neuron spiked in this step\ncount : 1\n"
+                                   f"{registers}",
+                             reset="hnow = 1\ncount += 1", name=name, extra_events=extra_events)
     group.run_regularly(shift_code("h", spike_history, "hnow") + "hnow = 0", when="groups",
                         name=f"{name}_step")
     return group

@@ -39,17 +39,28 @@ xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to 
 INPUT_SLOT_RESET = 'xhat = 0; xlag = 0; xsum = 0'
 
 
+def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, reset,
+                     gate="in_forward", name="input", extra_events=None):
+    """The Bernoulli rate code every rule's input layer shares.
+
+    Input neuron i spikes with probability ``input_rate · p_i`` in every step where the schedule
+    flag ``gate`` is on (``in_forward``: the forward window; ``stimulus_on``: every step the
+    stimulus is shown). ``state`` (model equations, with ``# [tag]`` compartment comments) and
+    ``reset`` are the rule's own bookkeeping of the input spikes. Zero pixels skip the random draw
+    (short-circuit), which matters: about 80 % of MNIST pixels are zero.
+    """
+    model = state + f"pixel = {pixel_expression} : 1\n" + schedule_equations
+    group = NeuronGroup(n_inputs, model,
+                        threshold=f"{gate} > 0 and pixel > 0 and rand() < input_rate * pixel",
+                        reset=reset, events=extra_events, name=name)
+    group._compartments = compartments_of(state)  # read by the locality audit
+    return group
+
+
 def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
                     extra_events=None):
-    """A layer of Bernoulli spike sources driven by ``pixel_expression`` (values in [0, 1]).
-
-    Zero pixels skip the random draw (short-circuit), which matters: about 80 % of MNIST pixels
-    are zero.
-    """
-    model = INPUT_STATE + f"pixel = {pixel_expression} : 1\n" + schedule_equations
-    group = NeuronGroup(n_inputs, model,
-                        threshold="in_forward > 0 and pixel > 0 and rand() < input_rate * pixel",
-                        reset="xhat += 1", events=extra_events, name=name)
+    """Bernoulli spike sources in the forward window, with the outgoing trace x̂ (BioGrad)."""
+    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
+                             reset="xhat += 1", name=name, extra_events=extra_events)
     group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
-    group._compartments = compartments_of(INPUT_STATE)  # read by the locality audit
     return group

@@ -78,6 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import NeuronGroup
 from plausigrad.models.compartment_neuron import compartments_of
+from plausigrad.models.encoders import bernoulli_source
 from plausigrad.models.errors import ConfigurationError, require_positive
 
 
@@ -203,9 +204,8 @@ def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_thre
     return group
 
 
-#: Bernoulli input that streams through both windows of a TRAIN slot and counts its phase-1
-#: spikes (n1 of the presynaptic side of the first weight layer). Same coding as
-#: :func:`plausigrad.models.encoders.bernoulli_input`, whose gate is ``in_forward`` only.
+#: Bookkeeping of the streaming input: its phase-1 spike count (n1 of the presynaptic side of
+#: the first weight layer) and the samples pending in the mini-batch.
 INPUT_STATE = '''
 count : 1      # [axon] n1: spikes in phase 1
 pending : 1    # [axon] training samples accumulated since the last mini-batch update
@@ -214,11 +214,10 @@ pending : 1    # [axon] training samples accumulated since the last mini-batch u
 
 def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
                     extra_events=None):
-    """Input layer: pixel i spikes with probability ``input_rate · p_i`` while ``stimulus_on``."""
-    model = INPUT_STATE + f"pixel = {pixel_expression} : 1\n" + schedule_equations
-    group = NeuronGroup(n_inputs, model,
-                        threshold="stimulus_on > 0 and pixel > 0 and rand() < input_rate * pixel",
-                        reset="count += in_forward", events=extra_events, name=name)
+    """Input layer: pixel i spikes with probability ``input_rate · p_i`` while ``stimulus_on``
+    (both windows of a TRAIN slot: the input keeps streaming in phase 2)."""
+    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
+                             reset="count += in_forward", gate="stimulus_on", name=name,
+                             extra_events=extra_events)
     group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
-    group._compartments = compartments_of(INPUT_STATE)  # read by the locality audit
     return group

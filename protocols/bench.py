@@ -70,48 +70,29 @@ def _time_per_sample_loop(rule, state, images, labels, n_samples):
             "samples_per_second": round((n_samples - 1) / seconds, 1)}
 
 
-EMSTDP_SIZES = (784, 100, 10)
+#: The other rules, each timed on the network and windows of its MNIST results:
+#: rule name -> (rule class, parameters class, layer sizes).
+RULE_BENCHES = {"emstdp": (EMSTDP, EMSTDPParameters, (784, 100, 10)),
+                "ssnnbp": (SSNNBP, SSNNBPParameters, (784, 500, 10))}
 
 
-def bench_emstdp(images, labels, build_root, cpp_slice=3000):
-    """EMSTDP on C++ standalone: compile seconds, samples/s, extrapolated full-epoch seconds."""
-    rule = EMSTDP(EMSTDPParameters())
-    state = rule.initial_state(EMSTDP_SIZES, np.random.default_rng(0))
+def bench_rule(name, images, labels, build_root, cpp_slice=3000):
+    """A rule with its default parameters and windows on C++ standalone: compile seconds,
+    samples/s over ``cpp_slice`` samples (one sixth of them evaluation slots) and the seconds of a
+    full MNIST epoch extrapolated from them."""
+    rule_class, params_class, sizes = RULE_BENCHES[name]
+    rule = rule_class(params_class())
+    state = rule.initial_state(sizes, np.random.default_rng(0))
     eval_part = cpp_slice // 6
     n_train = cpp_slice - eval_part
-    simulator = Simulator(rule, EMSTDP_SIZES, Windows(*EMSTDP.default_windows), None,
+    simulator = Simulator(rule, sizes, Windows(*rule_class.default_windows), None,
                           images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
-                          device="cpp", build_directory=os.path.join(build_root, "emstdp"))
-    result = {"network": "-".join(map(str, EMSTDP_SIZES)), "windows": list(EMSTDP.default_windows),
-              "feedback": rule.params.feedback, "batch_size": rule.params.batch_size,
+                          device="cpp", build_directory=os.path.join(build_root, name))
+    result = {"network": "-".join(map(str, sizes)), "windows": list(rule_class.default_windows),
+              **{key: value for key, value in rule.describe().items()
+                 if key in ("feedback", "batch_size")},
               "cpp_compile_seconds": round(simulator.compile(), 1)}
-    record = simulator.run(state, np.arange(n_train), 1, rule.learning_rate_values(2))
-    result["cpp"] = {"samples": cpp_slice, "seconds": round(record.run_seconds, 3),
-                     "samples_per_second": round(cpp_slice / record.run_seconds, 1)}
-    result["cpp_full_epoch_seconds_extrapolated"] = round(
-        FULL_EPOCH_SAMPLES / result["cpp"]["samples_per_second"], 1)
-    return result
-
-
-SSNNBP_SIZES = (784, 500, 10)
-
-
-def bench_ssnnbp(images, labels, build_root, cpp_slice=3000):
-    """SSNN-BP on C++ standalone (784-500-10, T = 32 + 3 drain steps, online per-step updates):
-    compile seconds, samples/s, extrapolated full-epoch seconds."""
-    rule = SSNNBP(SSNNBPParameters())
-    state = rule.initial_state(SSNNBP_SIZES, np.random.default_rng(0))
-    eval_part = cpp_slice // 6
-    n_train = cpp_slice - eval_part
-    simulator = Simulator(rule, SSNNBP_SIZES, Windows(*SSNNBP.default_windows), None,
-                          images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
-                          device="cpp", build_directory=os.path.join(build_root, "ssnnbp"))
-    result = {"network": "-".join(map(str, SSNNBP_SIZES)), "windows": list(SSNNBP.default_windows),
-              "batch_size": rule.params.batch_size,
-              "cpp_compile_seconds": round(simulator.compile(), 1)}
-    record = simulator.run(state, np.arange(n_train), 1, rule.learning_rate_values(2))
-    result["cpp"] = {"samples": cpp_slice, "seconds": round(record.run_seconds, 3),
-                     "samples_per_second": round(cpp_slice / record.run_seconds, 1)}
+    result["cpp"] = _time_run(simulator, rule, state, n_train)
     result["cpp_full_epoch_seconds_extrapolated"] = round(
         FULL_EPOCH_SAMPLES / result["cpp"]["samples_per_second"], 1)
     return result
@@ -128,19 +109,14 @@ def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, e
     if "biograd" in rules:
         results.update(_bench_biograd(images, labels, build_root, cpp_slice, runtime_slice,
                                       loop_slice, exact_slice))
-    if "emstdp" in rules:
-        results["emstdp"] = bench_emstdp(images, labels, build_root,
-                                         min(3000, dataset.num_train))
+    for name in RULE_BENCHES:
+        if name not in rules:
+            continue
+        results[name] = bench_rule(name, images, labels, build_root,
+                                   min(3000, dataset.num_train))
         if "cpp" in results:
-            results["ratios"]["emstdp_vs_biograd_full_epoch_seconds"] = round(
-                results["emstdp"]["cpp_full_epoch_seconds_extrapolated"]
-                / results["cpp_full_epoch_seconds_extrapolated"], 2)
-    if "ssnnbp" in rules:
-        results["ssnnbp"] = bench_ssnnbp(images, labels, build_root,
-                                         min(3000, dataset.num_train))
-        if "cpp" in results:
-            results["ratios"]["ssnnbp_vs_biograd_full_epoch_seconds"] = round(
-                results["ssnnbp"]["cpp_full_epoch_seconds_extrapolated"]
+            results["ratios"][f"{name}_vs_biograd_full_epoch_seconds"] = round(
+                results[name]["cpp_full_epoch_seconds_extrapolated"]
                 / results["cpp_full_epoch_seconds_extrapolated"], 2)
     return results
 
@@ -190,7 +166,12 @@ def main(argv=None):
     parser.add_argument("--rules", default="biograd,emstdp,ssnnbp",
                         help="comma-separated rules to time (biograd, emstdp, ssnnbp)")
     args = parser.parse_args(argv)
-    results = run_bench(args.data_dir, rules=tuple(args.rules.split(",")))
+    rules = tuple(args.rules.split(","))
+    unknown = sorted(set(rules) - {"biograd", *RULE_BENCHES})
+    if unknown:
+        parser.exit(2, f"error: unknown rule(s) for --rules: {', '.join(unknown)} "
+                       f"(choose from biograd, {', '.join(RULE_BENCHES)})\n")
+    results = run_bench(args.data_dir, rules=rules)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)

@@ -12,6 +12,28 @@ knows about epochs, devices or files.
 
 from dataclasses import dataclass, field
 
+from plausigrad.models.errors import ConfigurationError, require_positive
+
+
+def positive_tuple(name, values):
+    """``values`` (one number or a sequence) as a non-empty tuple of positive floats."""
+    if not isinstance(values, (tuple, list)):
+        values = (values,)
+    if not values:
+        raise ConfigurationError(f"{name} needs at least one value")
+    for value in values:
+        require_positive(name, value)
+    return tuple(float(v) for v in values)
+
+
+def per_layer(name, values, n_layers):
+    """``values`` for each of ``n_layers`` layers: one value is broadcast, else lengths must match."""
+    if len(values) == 1:
+        return tuple(values) * n_layers
+    if len(values) != n_layers:
+        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
+    return tuple(values)
+
 
 @dataclass(frozen=True)
 class NetworkContext:
@@ -67,3 +89,18 @@ class LearningRule:
     def describe(self):
         """A dict of the rule's hyper-parameters, written into metrics and checkpoints."""
         raise NotImplementedError
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        """Values of the shared learning-rate variables, scaled by a schedule ``factor``.
+
+        ``W{l}`` gets the rule's rate of weight layer l (``params.learning_rate``, one value or
+        one per layer); ``b{l}`` gets ``params.bias_learning_rate`` where the rule has biases.
+        """
+        rates = per_layer("learning rates", self.params.learning_rate, n_layers)
+        bias_rate = getattr(self.params, "bias_learning_rate", None)
+        values = {}
+        for l, rate in enumerate(rates, start=1):
+            values[f"W{l}"] = rate * factor
+            if bias_rate is not None:
+                values[f"b{l}"] = bias_rate * factor
+        return values

@@ -60,7 +60,8 @@ from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronP
 from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
 from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
-from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
+                                   positive_tuple)
 from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
 from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
 
@@ -106,7 +107,7 @@ class BioGradParameters:
     neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
 
     def __post_init__(self):
-        object.__setattr__(self, "learning_rate", _positive_tuple("learning rate",
+        object.__setattr__(self, "learning_rate", positive_tuple("learning rate",
                                                                   self.learning_rate))
         if not self.bias_learning_rate >= 0:
             raise ConfigurationError(
@@ -115,7 +116,7 @@ class BioGradParameters:
             raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
         require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
-        object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
+        object.__setattr__(self, "init_std", positive_tuple("init_std", self.init_std))
         if self.feedback_init_scale is None:
             object.__setattr__(self, "feedback_init_scale", SLEEP_INIT_SCALE
                                if self.feedback == "sleep" else 1.0)
@@ -128,24 +129,7 @@ class BioGradParameters:
 
     def layer_learning_rates(self, n_layers):
         """One learning rate per weight layer (a single value is broadcast)."""
-        return _per_layer("learning rates", self.learning_rate, n_layers)
-
-
-def _positive_tuple(name, values):
-    if not isinstance(values, (tuple, list)):
-        values = (values,)
-    for value in values:
-        require_positive(name, value)
-    return tuple(float(v) for v in values)
-
-
-def _per_layer(name, values, n_layers):
-    """``values`` for each of ``n_layers`` layers: one value is broadcast, else lengths must match."""
-    if len(values) == 1:
-        return values * n_layers
-    if len(values) != n_layers:
-        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
-    return values
+        return per_layer("learning rates", self.learning_rate, n_layers)
 
 
 class BioGrad(LearningRule):
@@ -170,7 +154,7 @@ class BioGrad(LearningRule):
     def initial_state(self, layer_sizes, rng):
         p = self.params
         state = {}
-        stds = _per_layer("init_std values", p.init_std, len(layer_sizes) - 1)
+        stds = per_layer("init_std values", p.init_std, len(layer_sizes) - 1)
         for l in range(1, len(layer_sizes)):
             fan_in, n = layer_sizes[l - 1], layer_sizes[l]
             state[f"W{l}"] = rng.normal(0.0, stds[l - 1], size=(n, fan_in))
@@ -240,14 +224,6 @@ class BioGrad(LearningRule):
         return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
                             state=state, learning_rates=learning_rates,
                             feedback_pairs=feedback_pairs, namespace=namespace)
-
-    def learning_rate_values(self, n_layers, factor=1.0):
-        """Values for the shared learning-rate variables, scaled by a schedule ``factor``."""
-        values = {}
-        for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1):
-            values[f"W{l}"] = rate * factor
-            values[f"b{l}"] = self.params.bias_learning_rate * factor
-        return values
 
     def _feedforward(self, pre, post, layer, ctx):
         """Feedforward synapses of weight layer ``layer`` with eligibility and update."""

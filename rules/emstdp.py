@@ -81,7 +81,8 @@ from plausigrad.models.integrate_and_fire import (
     streaming_input,
 )
 from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
-from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
+                                   positive_tuple)
 
 FEEDBACK_MODES = ("symmetric", "fa", "dfa")
 
@@ -134,12 +135,8 @@ class EMSTDPParameters:
     neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
 
     def __post_init__(self):
-        rates = self.learning_rate
-        if not isinstance(rates, (tuple, list)):
-            rates = (rates,)
-        for rate in rates:
-            require_positive("learning rate", rate)
-        object.__setattr__(self, "learning_rate", tuple(float(r) for r in rates))
+        object.__setattr__(self, "learning_rate", positive_tuple("learning rate",
+                                                                  self.learning_rate))
         if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
                 or self.batch_size < 1):
             raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
@@ -166,12 +163,8 @@ class EMSTDPParameters:
         return self.feedback != "dfa" if self.derivative_gate is None else self.derivative_gate
 
     def layer_learning_rates(self, n_layers):
-        if len(self.learning_rate) == 1:
-            return self.learning_rate * n_layers
-        if len(self.learning_rate) != n_layers:
-            raise ConfigurationError(
-                f"{len(self.learning_rate)} learning rates given for {n_layers} weight layers")
-        return self.learning_rate
+        """One learning rate per weight layer (a single value is broadcast)."""
+        return per_layer("learning rates", self.learning_rate, n_layers)
 
 
 class EMSTDP(LearningRule):
@@ -223,11 +216,6 @@ class EMSTDP(LearningRule):
                 bound = p.feedback_init_scale / np.sqrt(sender)
                 state[name] = rng.uniform(-bound, bound, size=(layer_sizes[l], sender))
         return state
-
-    def learning_rate_values(self, n_layers, factor=1.0):
-        """Values for the shared learning-rate variables, scaled by a schedule ``factor``."""
-        return {f"W{l}": rate * factor
-                for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1)}
 
     def build(self, ctx):
         p = self.params

@@ -62,7 +62,8 @@ from plausigrad.models.composite_neuron import (composite_layer, spike_history_d
                                                 stochastic_input, wta_output_layer)
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.synapses import connect_all_to_all
-from plausigrad.rules.base import BuiltNetwork, LearningRule, StateVariable
+from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
+                                   positive_tuple)
 
 #: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
 #: copy to every group: Brian2 adds the ``spike`` event to the dict it is given.
@@ -87,9 +88,9 @@ class SSNNBPParameters:
     init_std: tuple = (0.05, 0.1)
 
     def __post_init__(self):
-        object.__setattr__(self, "learning_rate", _positive_tuple("learning rate (Δw_min)",
+        object.__setattr__(self, "learning_rate", positive_tuple("learning rate (Δw_min)",
                                                                   self.learning_rate))
-        object.__setattr__(self, "init_std", _positive_tuple("init_std", self.init_std))
+        object.__setattr__(self, "init_std", positive_tuple("init_std", self.init_std))
         if isinstance(self.bias_learning_rate, bool) or not self.bias_learning_rate >= 0:
             raise ConfigurationError(
                 f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
@@ -101,25 +102,7 @@ class SSNNBPParameters:
             raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
     def layer_learning_rates(self, n_layers):
-        return _per_layer("learning rates", self.learning_rate, n_layers)
-
-
-def _positive_tuple(name, values):
-    if not isinstance(values, (tuple, list)):
-        values = (values,)
-    if not values:
-        raise ConfigurationError(f"{name} needs at least one value")
-    for value in values:
-        require_positive(name, value)
-    return tuple(float(v) for v in values)
-
-
-def _per_layer(name, values, n_layers):
-    if len(values) == 1:
-        return values * n_layers
-    if len(values) != n_layers:
-        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
-    return values
+        return per_layer("learning rates", self.learning_rate, n_layers)
 
 
 class SSNNBP(LearningRule):
@@ -144,19 +127,12 @@ class SSNNBP(LearningRule):
         return {"rule": self.name, **asdict(self.params)}
 
     def initial_state(self, layer_sizes, rng):
-        stds = _per_layer("init_std values", self.params.init_std, len(layer_sizes) - 1)
+        stds = per_layer("init_std values", self.params.init_std, len(layer_sizes) - 1)
         state = {}
         for l in range(1, len(layer_sizes)):
             state[f"W{l}"] = rng.normal(0.0, stds[l - 1], size=(layer_sizes[l], layer_sizes[l - 1]))
             state[f"b{l}"] = np.zeros(layer_sizes[l])
         return state
-
-    def learning_rate_values(self, n_layers, factor=1.0):
-        values = {}
-        for l, rate in enumerate(self.params.layer_learning_rates(n_layers), start=1):
-            values[f"W{l}"] = rate * factor
-            values[f"b{l}"] = self.params.bias_learning_rate * factor
-        return values
 
     def build(self, ctx):
         p = self.params
