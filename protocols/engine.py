@@ -7,7 +7,10 @@ The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
 * **C++ / CUDA standalone**: the network is generated and compiled once; every epoch after that
   is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback weights), the
   learning rates, the epoch's timeline (shuffled order, sleep blocks) and the random seed carried
-  in. Nothing is recompiled, and no Python code runs between samples.
+  in. Nothing is recompiled, and no Python code runs between samples. Processes may share a
+  build directory (the same network with other learning rates, seeds or data order, side by
+  side): compiling is serialised by a lock file, and every process writes its results into its
+  own ``results_<pid>`` folder, removed once the epoch's record is read.
 * **runtime** (Cython or numpy code generation): the network is rebuilt per epoch (Brian2 caches
   the compiled code objects) and runs as one ``Network.run``.
 
@@ -18,12 +21,16 @@ a ``StateMonitor`` clocked at the slot duration; the feedback and feedforward we
 once per sleep cycle so the alignment of B with Wᵀ can be followed across sleep blocks.
 """
 
+import contextlib
+import os
+import shutil
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
                     device, ms, second, seed as brian_seed)
+from brian2.utils.filelock import FileLock
 
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
@@ -208,7 +215,10 @@ class Simulator:
         else:
             started = self._run_runtime(timeline, state, seed, learning_rates)
         elapsed = time.perf_counter() - started
-        return self._collect(timeline, elapsed)
+        record = self._collect(timeline, elapsed)
+        if is_standalone(self.device_kind):
+            shutil.rmtree(device.results_dir, ignore_errors=True)
+        return record
 
     def _run_runtime(self, timeline, state, seed, learning_rates):
         activate_device("runtime", runtime_target=self.runtime_target)
@@ -242,10 +252,19 @@ class Simulator:
             net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
                     report="text", report_period=60 * second)
             started = time.perf_counter()
-            build_standalone(self.build_directory, run=False)
+            with self._build_lock():
+                build_standalone(self.build_directory, run=False)
             self.compile_seconds = time.perf_counter() - started
             self.compiled = True
         return self.compile_seconds
+
+    def _build_lock(self):
+        """An inter-process lock on the build directory: two processes that share a build (same
+        network, e.g. a learning-rate sweep) compile one after the other, never both at once."""
+        if self.build_directory is None:  # a private temporary directory
+            return contextlib.nullcontext()
+        os.makedirs(self.build_directory, exist_ok=True)
+        return FileLock(os.path.join(self.build_directory, ".plausigrad-build.lock"))
 
     def _run_standalone(self, timeline, state, seed, learning_rates):
         self.compile()
@@ -257,7 +276,10 @@ class Simulator:
         for name, (owner, variable) in h["built"].learning_rates.items():
             run_args[getattr(owner, variable)] = float(learning_rates[name])
         started = time.perf_counter()
-        device.run(run_args=run_args, with_output=False)
+        # each process writes its results into its own folder, so that runs sharing a build can
+        # run side by side; the folder is removed once the record is collected (see run())
+        device.run(results_directory=f"results_{os.getpid()}", run_args=run_args,
+                   with_output=False)
         return started
 
     def _insert_seed_code(self):

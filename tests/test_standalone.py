@@ -117,3 +117,30 @@ def test_training_on_bundled_subset_beats_chance_and_resumes_after_kill(tmp_path
     _, state_straight = load_checkpoint(straight)
     for name in state_straight:  # same shuffles and seeds: the same weights as without the kill
         np.testing.assert_array_equal(state_resumed[name], state_straight[name])
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_runs_sharing_a_build_run_side_by_side_without_mixing_results(tmp_path, build_env):
+    """Two processes with the same network share its build directory (compiles are serialised
+    by a lock, results go to per-process folders): each must get what it gets alone."""
+    args = TRAIN_ARGS[:TRAIN_ARGS.index("--epochs")] + ["--epochs", "1"] + \
+        TRAIN_ARGS[TRAIN_ARGS.index("--epochs") + 2:]
+    alone = _cli(args + ["--out", str(tmp_path / "alone"), "--lr", "0.01,0.1"], build_env)
+    output = alone.communicate(timeout=1200)[0]
+    assert alone.returncode == 0, output
+    pair = [_cli(args + ["--out", str(tmp_path / name), "--lr", lr], build_env)
+            for name, lr in (("same", "0.01,0.1"), ("other", "0.03,0.3"))]
+    for proc in pair:
+        output = proc.communicate(timeout=1200)[0]
+        assert proc.returncode == 0, output
+    _, reference = load_checkpoint(tmp_path / "alone")
+    _, same = load_checkpoint(tmp_path / "same")
+    _, other = load_checkpoint(tmp_path / "other")
+    for name in reference:
+        np.testing.assert_array_equal(same[name], reference[name])
+    assert not np.allclose(other["W1"], reference["W1"])  # it really ran its own learning rate
+    assert not [p for p in os.listdir(build_env["PLAUSIGRAD_BUILD_DIR"])
+                for q in [os.path.join(build_env["PLAUSIGRAD_BUILD_DIR"], p)]
+                if any(n.startswith("results_") for n in os.listdir(q))], \
+        "per-process result folders must be removed"
