@@ -63,6 +63,9 @@ def _add_run_options(p):
     p.add_argument("--eligibility", default=None, help="biograd only: factorised (default) or exact")
     p.add_argument("--epsilon", type=float, default=None,
                    help="emstdp only: output error threshold ε (default 3)")
+    p.add_argument("--error-reset", default=None, choices=("zero", "subtract"),
+                   help="emstdp only: error units reset to 0 after a spike (default, the code's "
+                        "rel=0) or subtract their threshold, keeping the residual (rel=1)")
     p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
                    help="emstdp only: gate hidden error spikes by phase-1 activity "
                         "(default: on for symmetric/fa, off for dfa, as the public code)")
@@ -91,7 +94,8 @@ _RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
                       "sleep_lr": ("biograd", "sleep_learning_rate"),
                       "sleep_decay": ("biograd", "sleep_decay"),
                       "sleep_noise": ("biograd", "sleep_noise_rate"),
-                      "epsilon": ("emstdp", None), "derivative_gate": ("emstdp", "derivative_gate"),
+                      "epsilon": ("emstdp", None), "error_reset": ("emstdp", None),
+                      "derivative_gate": ("emstdp", "derivative_gate"),
                       "phase2_restart": ("emstdp", "restart_phase2"),
                       "gradient_scale": ("ssnnbp", "gradient_scale")}
 
@@ -116,8 +120,11 @@ def _rule_params(args):
         rule_params["feedback"] = args.feedback or "sleep"
     elif args.feedback is not None:
         rule_params["feedback"] = args.feedback
-    if args.epsilon is not None:
-        rule_params["neuron"] = {"output_epsilon": args.epsilon}
+    neuron = {key: value for key, value in (("output_epsilon", args.epsilon),
+                                            ("error_reset", args.error_reset))
+              if value is not None}
+    if neuron:
+        rule_params["neuron"] = neuron
     for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
                        ("feedback_init_scale", args.feedback_init_scale)):
         if value is not None:

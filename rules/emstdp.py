@@ -240,7 +240,7 @@ class EMSTDP(LearningRule):
                              name=f"layer{l}", threshold=thresholds[l - 1],
                              error_threshold=error_ths[l - 1],
                              target_expression=ctx.target_expression if output else None,
-                             derivative_gate=p.gated,
+                             derivative_gate=p.gated, error_reset=p.neuron.error_reset,
                              extra_events=None if output else dict(LEARN_EVENTS))
             if not output:
                 group.run_on_event("apply_batch", "pending = 0")

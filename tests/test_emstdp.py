@@ -162,6 +162,38 @@ def test_error_spikes_inject_one_threshold_each():
     assert n2[0, 0] < n1[0, 0]                # a non-target firing every step is suppressed
 
 
+@pytest.mark.parametrize("error_reset, low, high", [("zero", 3, 3), ("subtract", 7, 8)])
+def test_hidden_error_reset_zero_saturates_and_subtract_keeps_the_residual(error_reset, low, high):
+    """κ = 0, label 9: the silent target's error unit emits ⌊12/3⌋ = 4 + spikes, 3 of which reach
+    the hidden error unit inside the window (the last one lands after it: one step of latency);
+    each brings B = 2.5ϑ. Reset to zero: one hidden error spike per output spike (the error
+    saturates), 3; subtracting ϑ: the residual is kept, ⌊3 · 2.5⌋ = 7 spikes, 8 if the 4th's
+    2.5ϑ arrives within the last step."""
+    params = EMSTDPParameters(batch_size=1, learning_rate=1e-9, feedback="fa",
+                              neuron=IntegrateAndFireParameters(error_scale=0.0,
+                                                                error_reset=error_reset))
+    rule = EMSTDP(params)
+    sizes = (1, 1, 10)
+    theta_hidden, theta_out = forward_thresholds(sizes, params.neuron)
+    vartheta = error_thresholds(sizes, params.neuron)[0]
+    w2 = np.array([theta_out / p * (1 + 1e-6) if p else 0.0 for p in PERIODS])
+    b1 = np.zeros((1, 10))
+    b1[0, 9] = 2.5 * vartheta
+    state = {"W1": np.array([[theta_hidden * 1.5]]), "W2": w2[:, None],
+             "rms1": np.ones((1, 1)), "rms2": np.ones((10, 1)), "B1": b1}
+    record = simulate(rule, sizes, state, np.ones((1, 1)), np.array([9]),
+                      probes={"layer1": (("nerr",), (0,)), "layer2": (("nerr",), (9,))})
+    last = np.searchsorted(record.probes["layer2"]["t"], WINDOWS.slot_steps - 1)
+    assert record.probes["layer2"]["nerr"][0, last] == 4
+    hidden = record.probes["layer1"]["nerr"][0, last]
+    assert low <= hidden <= high, hidden
+
+
+def test_error_reset_must_be_known():
+    with pytest.raises(ConfigurationError, match="error reset"):
+        IntegrateAndFireParameters(error_reset="halve")
+
+
 @pytest.mark.parametrize("restart", [True, False])
 def test_phase2_restart_removes_the_start_up_bias(restart):
     """κ = 0 and fixed input trains: with the restart phase 2 replays phase 1 exactly (n2 = n1,
@@ -317,6 +349,7 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "emstdp", "--feedback", "sleep"], "unknown feedback mode 'sleep'"),
     (["--rule", "emstdp", "--eligibility", "exact"], "--eligibility applies only to --rule biograd"),
     (["--rule", "biograd", "--epsilon", "2"], "--epsilon applies only to --rule emstdp"),
+    (["--rule", "ssnnbp", "--error-reset", "subtract"], "--error-reset applies only to --rule emstdp"),
     (["--rule", "emstdp", "--epsilon", "0"], "output epsilon must be positive"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),
 ])
