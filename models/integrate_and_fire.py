@@ -71,9 +71,9 @@ output_threshold     o_thr   0.1      scale of the output forward threshold (cod
 error_threshold      e_thr   0.5      scale of the hidden error thresholds (code: ``e_thr``)
 output_epsilon       ε       3        output error threshold (code: ``epsilon``; T = 100)
 error_scale          κ       1        thresholds injected per error spike (code: ``scale``)
-error_reset          -       zero     after an error spike: ``zero`` sets E to 0 (code: ``rel =
-                                      0``, every public script), ``subtract`` removes ϑ and keeps
-                                      the residual (code: ``rel = 1``)
+error_reset          -       subtract after an error spike: ``subtract`` removes ϑ and keeps
+                                      the residual (code: ``rel = 1``; *our default*), ``zero``
+                                      sets E to 0 (code: ``rel = 0``, every public script)
 ===================  ======  =======  ===========================================================
 
 Why ``subtract`` matters for hidden layers: an output error spike moves a hidden error unit by
@@ -81,7 +81,9 @@ Why ``subtract`` matters for hidden layers: an output error spike moves a hidden
 error spike whenever |F_jk| ≥ ϑ, whatever |F_jk| is: the propagated error saturates like
 sign(F) once the weights outgrow ϑ (trained |W2| ≈ 0.3 vs ϑ = 0.22 on 784-100-10). Subtracting
 keeps the count ≈ Σ F σ / ϑ, proportional to the backprop error. The output error units step by
-±1 with an integer ε, so both resets act the same there.
+±1 with an integer ε, so both resets act the same there. Measured (784-100-10, first 10 000
+MNIST images, 4 epochs, η 4e-3, first 2000 test images): 91.45 % with ``subtract``, 90.45 % with
+``zero``; hence the default departs from the public scripts (``--error-reset zero`` restores them).
 """
 
 from dataclasses import dataclass
@@ -102,7 +104,7 @@ class IntegrateAndFireParameters:
     error_threshold: float = 0.5
     output_epsilon: float = 3.0
     error_scale: float = 1.0
-    error_reset: str = "zero"
+    error_reset: str = "subtract"
 
     def __post_init__(self):
         require_choice("error reset", self.error_reset, ERROR_RESETS)
@@ -189,7 +191,7 @@ def error_on_event(error_reset):
 
 
 def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_threshold,
-             target_expression=None, derivative_gate=False, error_reset="zero",
+             target_expression=None, derivative_gate=False, error_reset="subtract",
              extra_events=None):
     """One layer of non-leaky IF neurons with their paired error units.
 

@@ -64,8 +64,9 @@ def _add_run_options(p):
     p.add_argument("--epsilon", type=float, default=None,
                    help="emstdp only: output error threshold ε (default 3)")
     p.add_argument("--error-reset", default=None, choices=("zero", "subtract"),
-                   help="emstdp only: error units reset to 0 after a spike (default, the code's "
-                        "rel=0) or subtract their threshold, keeping the residual (rel=1)")
+                   help="emstdp only: error units subtract their threshold after a spike, "
+                        "keeping the residual (default, the code's rel=1) or reset to 0 (rel=0, "
+                        "the public scripts)")
     p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
                    help="emstdp only: gate hidden error spikes by phase-1 activity "
                         "(default: on for symmetric/fa, off for dfa, as the public code)")

@@ -10,7 +10,8 @@ The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
   in. Nothing is recompiled, and no Python code runs between samples. Processes may share a
   build directory (the same network with other learning rates, seeds or data order, side by
   side): compiling is serialised by a lock file, and every process writes its results into its
-  own ``results_<pid>`` folder, removed once the epoch's record is read.
+  own ``results_<pid>`` folder, removed once the epoch's record is read (the folder of a
+  process that was killed mid-epoch is removed by the next run that uses the build).
 * **runtime** (Cython or numpy code generation): the network is rebuilt per epoch (Brian2 caches
   the compiled code objects) and runs as one ``Network.run``.
 
@@ -40,6 +41,31 @@ from plausigrad.protocols.schedule import build_timeline
 from plausigrad.rules.base import NetworkContext
 
 STEP = 1 * ms
+
+
+def remove_orphaned_results(build_directory):
+    """Remove the ``results_<pid>`` folders in ``build_directory`` whose process is gone.
+
+    A run killed mid-epoch (Ctrl-C, SIGKILL, a lost session) never reaches the clean-up in
+    :meth:`Simulator.run`; its folder holds a whole network's state and would pile up.
+    """
+    if not build_directory or not os.path.isdir(build_directory):
+        return
+    for name in os.listdir(build_directory):
+        prefix, _, pid = name.partition("_")
+        if prefix != "results" or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(build_directory, name), ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 @dataclass
@@ -275,6 +301,7 @@ class Simulator:
             run_args[view] = self._flat(name, state[name])
         for name, (owner, variable) in h["built"].learning_rates.items():
             run_args[getattr(owner, variable)] = float(learning_rates[name])
+        remove_orphaned_results(device.project_dir)
         started = time.perf_counter()
         # each process writes its results into its own folder, so that runs sharing a build can
         # run side by side; the folder is removed once the record is collected (see run())

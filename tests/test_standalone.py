@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from plausigrad.protocols.devices import nvcc_available
-from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.engine import Simulator, remove_orphaned_results
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
@@ -117,6 +117,16 @@ def test_training_on_bundled_subset_beats_chance_and_resumes_after_kill(tmp_path
     _, state_straight = load_checkpoint(straight)
     for name in state_straight:  # same shuffles and seeds: the same weights as without the kill
         np.testing.assert_array_equal(state_resumed[name], state_straight[name])
+
+
+def test_result_folders_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that existed and is gone (reuse within this test is vanishingly rare)
+    for name in (f"results_{dead.pid}", f"results_{os.getpid()}", "results", "results_x"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "array.dat").write_bytes(b"0")
+    remove_orphaned_results(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted([f"results_{os.getpid()}", "results", "results_x"])
 
 
 @pytest.mark.slow
