@@ -13,8 +13,9 @@ target's silent steps and the others' spikes). Its quantities for
 
   a^l = n1^l / T_1 (phase-1 counts, which the update also uses);
 * derivative: hidden layers 1{n1 > 0} — the rule's own derivative gate, the ReLU derivative of
-  the rate network estimated from phase-1 activity (used for every feedback mode, also dfa where
-  the rule itself does not gate: R1 is the true rate-network gradient); output layer 1, since the
+  the rate network estimated from phase-1 activity (used for every setting, also where the rule
+  itself does not gate, e.g. dfa with the zero error reset: R1 is the true rate-network
+  gradient); output layer 1, since the
   rule's output error neurons are not gated (a silent target unit still receives + errors);
 * output error: ∂L/∂a^L = a^L − y;
 * local error in hidden layer l: −(net signed error spikes) of its error units in the slot,

@@ -69,7 +69,7 @@ def _add_run_options(p):
                         "the public scripts)")
     p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
                    help="emstdp only: gate hidden error spikes by phase-1 activity "
-                        "(default: on for symmetric/fa, off for dfa, as the public code)")
+                        "(default: on, except dfa with --error-reset zero, the public scripts)")
     p.add_argument("--phase2-restart", default=None, choices=("on", "off"),
                    help="emstdp only: somata restart from rest at the start of phase 2 "
                         "(default on; off = the public code's continuous membrane)")

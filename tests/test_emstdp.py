@@ -91,6 +91,18 @@ def test_bad_parameters_give_one_line_errors(kwargs, fragment):
     assert fragment in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("feedback, reset, gate, gated", [
+    ("symmetric", "subtract", None, True), ("fa", "zero", None, True),
+    ("dfa", "subtract", None, True),   # ungated DFA with subtract collapses (rules/emstdp.py)
+    ("dfa", "zero", None, False),      # the public scripts' combination
+    ("dfa", "subtract", False, False), ("symmetric", "zero", False, False),
+])
+def test_derivative_gate_auto_follows_feedback_and_error_reset(feedback, reset, gate, gated):
+    params = EMSTDPParameters(feedback=feedback, derivative_gate=gate,
+                              neuron={"error_reset": reset})
+    assert params.gated is gated
+
+
 def test_structural_errors_are_clean():
     with pytest.raises(ConfigurationError, match="at least one hidden layer"):
         forward_thresholds((784, 10), IntegrateAndFireParameters())

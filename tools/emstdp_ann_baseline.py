@@ -1,0 +1,62 @@
+"""The rate ANN behind EMSTDP: the ceiling its spike counts approximate, trained by plain backprop.
+
+Same shape (784-100-10), same initialisation W^l ~ N(0, 3/fan_in), same loss (MSE on rates with
+a one-hot target), same batch (10), clipped-linear units r = clip(g · W r_in, 0, 1) whose gains
+stand in for the IF neurons' 1/threshold (hidden 0.16, output 1.15 for the default thresholds).
+One liberty: the output derivative stays 1 where the target unit is silent but should fire, so a
+dead target unit recovers (EMSTDP's silent-step error does the same). A crude, honest yardstick,
+not a reproduction; it is not part of the package.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python tools/emstdp_ann_baseline.py \
+        --data-dir ../shared/data/mnist --train-limit 10000 --epochs 4 --lr 0.5
+
+prints the test accuracy after each epoch on the first 2000 test images and on all of them.
+"""
+
+import argparse
+
+import numpy as np
+
+from plausigrad.analysis.reference import load_mnist
+
+HIDDEN_GAIN, OUTPUT_GAIN, BATCH = 0.16, 1.15, 10
+
+
+def forward(x, w1, w2):
+    hidden = np.clip(x @ w1.T * HIDDEN_GAIN, 0, 1)
+    return hidden, np.clip(hidden @ w2.T * OUTPUT_GAIN, 0, 1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--train-limit", type=int, default=60000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    train_x, train_y, test_x, test_y = load_mnist(args.data_dir)
+    scale = 255.0 if train_x.max() > 1 else 1.0
+    x_all, y_all = train_x[:args.train_limit] / scale, train_y[:args.train_limit]
+    test_x = test_x / scale
+    rng = np.random.default_rng(args.seed)
+    w1 = rng.normal(0, np.sqrt(3 / 784), (100, 784))
+    w2 = rng.normal(0, np.sqrt(3 / 100), (10, 100))
+    for epoch in range(1, args.epochs + 1):
+        order = rng.permutation(len(x_all))
+        for batch in np.array_split(order, len(order) // BATCH):
+            x = x_all[batch]
+            hidden, out = forward(x, w1, w2)
+            target = np.eye(10)[y_all[batch]]
+            live = ((out > 0) & (out < 1)) | ((out <= 0) & (target > out))
+            delta_out = (out - target) * live * OUTPUT_GAIN
+            delta_hidden = (delta_out @ w2) * ((hidden > 0) & (hidden < 1)) * HIDDEN_GAIN
+            w2 -= args.lr * delta_out.T @ hidden / len(batch)
+            w1 -= args.lr * delta_hidden.T @ x / len(batch)
+        predicted = forward(test_x, w1, w2)[1].argmax(1)
+        print(f"epoch {epoch}: test acc first 2000 {np.mean(predicted[:2000] == test_y[:2000]):.4f}"
+              f" | all {np.mean(predicted == test_y):.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
