@@ -32,8 +32,10 @@ from plausigrad.models.integrate_and_fire import forward_thresholds
 from plausigrad.rules.emstdp import EMSTDP
 
 
-def if_forward(weights, thresholds, input_spikes):
+def if_forward(weights, thresholds, input_spikes, forward_reset="zero"):
     """Phase-1 spike counts per layer of the non-leaky IF network on ``input_spikes`` (T, P, n_0).
+
+    ``forward_reset``: ``zero`` (v <- 0 after a spike) or ``subtract`` (v <- v - θ).
 
     Returns a list ``counts`` with ``counts[0]`` the input counts and ``counts[l]`` (P, n_l).
     """
@@ -50,7 +52,10 @@ def if_forward(weights, thresholds, input_spikes):
             if t > 0:
                 v[l] = v[l] + last[l - 1] @ weights[l - 1].T
             spikes = (v[l] >= thresholds[l - 1]).astype(np.float64)
-            v[l] = v[l] * (1.0 - spikes)
+            if forward_reset == "subtract":
+                v[l] = v[l] - spikes * thresholds[l - 1]
+            else:
+                v[l] = v[l] * (1.0 - spikes)
             counts[l] += spikes
             now.append(spikes)
         last = now
@@ -93,7 +98,8 @@ class EMSTDPAlignment(AlignmentModel):
         n_layers = sum(1 for name in state if name.startswith("W"))
         weights = [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]
         sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
-        counts = if_forward(weights, forward_thresholds(sizes, rule.params.neuron), input_spikes)
+        counts = if_forward(weights, forward_thresholds(sizes, rule.params.neuron), input_spikes,
+                            rule.params.neuron.forward_reset)
         steps = input_spikes.shape[0]
         rates = [c / steps for c in counts]
         derivative = [None] + [(c > 0).astype(np.float64) for c in counts[1:-1]]

@@ -67,6 +67,9 @@ def _add_run_options(p):
                    help="emstdp only: error units subtract their threshold after a spike, "
                         "keeping the residual (default, the code's rel=1) or reset to 0 (rel=0, "
                         "the public scripts)")
+    p.add_argument("--forward-reset", default=None, choices=("zero", "subtract"),
+                   help="emstdp only: forward somata reset to 0 after a spike (default, the "
+                        "code) or subtract their threshold, keeping the residual")
     p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
                    help="emstdp only: gate hidden error spikes by phase-1 activity "
                         "(default: on, except dfa with --error-reset zero, the public scripts)")
@@ -96,6 +99,7 @@ _RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
                       "sleep_decay": ("biograd", "sleep_decay"),
                       "sleep_noise": ("biograd", "sleep_noise_rate"),
                       "epsilon": ("emstdp", None), "error_reset": ("emstdp", None),
+                      "forward_reset": ("emstdp", None),
                       "derivative_gate": ("emstdp", "derivative_gate"),
                       "phase2_restart": ("emstdp", "restart_phase2"),
                       "gradient_scale": ("ssnnbp", "gradient_scale")}
@@ -122,7 +126,8 @@ def _rule_params(args):
     elif args.feedback is not None:
         rule_params["feedback"] = args.feedback
     neuron = {key: value for key, value in (("output_epsilon", args.epsilon),
-                                            ("error_reset", args.error_reset))
+                                            ("error_reset", args.error_reset),
+                                            ("forward_reset", args.forward_reset))
               if value is not None}
     if neuron:
         rule_params["neuron"] = neuron

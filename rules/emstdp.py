@@ -73,6 +73,9 @@ first 10 000 images, 2 epochs, η 4e-3, first 2000 test images: 17.95 % ungated,
 neuron silent in phase 1 still receives every positive error, fires in phase 2 and only ever
 grows its weights. So auto turns the gate on for DFA unless ``--error-reset zero`` restores the
 scripts' combination; ``--derivative-gate on|off`` overrides either way.
+With the gate on and one hidden layer, dfa and fa are the same network (the only hidden layer
+hears the output errors through the same seeded B): their 5-epoch full-MNIST runs are
+bit-identical. They differ in deeper networks, where dfa feeds every hidden layer from the output.
 
 Not implemented (off in every public script): the bias term β, dropout, the ``evt`` binary
 presynaptic variant and the other loss options.
@@ -263,6 +266,7 @@ class EMSTDP(LearningRule):
                              error_threshold=error_ths[l - 1],
                              target_expression=ctx.target_expression if output else None,
                              derivative_gate=p.gated, error_reset=p.neuron.error_reset,
+                             forward_reset=p.neuron.forward_reset,
                              extra_events=None if output else dict(LEARN_EVENTS))
             if not output:
                 group.run_on_event("apply_batch", "pending = 0")

@@ -204,6 +204,31 @@ def test_hidden_error_reset_zero_saturates_and_subtract_keeps_the_residual(error
 def test_error_reset_must_be_known():
     with pytest.raises(ConfigurationError, match="error reset"):
         IntegrateAndFireParameters(error_reset="halve")
+    with pytest.raises(ConfigurationError, match="forward reset"):
+        IntegrateAndFireParameters(forward_reset="halve")
+
+
+@pytest.mark.parametrize("forward_reset", ["zero", "subtract"])
+def test_forward_reset_zero_is_a_staircase_and_subtract_is_linear(forward_reset):
+    """A white pixel spikes every step, so the hidden soma gains f·θ in each of the
+    T_1 − 1 = 11 steps after the one-step input latency. Reset to zero: one spike per ⌈1/f⌉
+    steps, ⌊11/2⌋ = 5 for f = 0.55 and for f = 0.95 alike; subtracting θ: ⌊11 f⌋ = 6 and 10."""
+    params = EMSTDPParameters(batch_size=1, neuron=IntegrateAndFireParameters(
+        error_scale=0.0, forward_reset=forward_reset))
+    rule = EMSTDP(params)
+    sizes = (1, 2, 10)
+    theta_hidden = forward_thresholds(sizes, params.neuron)[0]
+    fractions = np.array([0.55, 0.95])
+    state = {"W1": fractions[:, None] * theta_hidden, "W2": np.zeros((10, 2)),
+             "rms1": np.ones((2, 1)), "rms2": np.ones((10, 2))}
+    record = simulate(rule, sizes, state, np.ones((1, 1)), np.array([0]), n_eval=1)
+    n1 = slot_counts(record, "layer1", 2, 1)[0][0]
+    steps = WINDOWS.forward_steps - 1
+    if forward_reset == "zero":
+        expected = steps // np.ceil(1 / fractions)
+    else:
+        expected = np.floor(steps * fractions)
+    np.testing.assert_array_equal(n1, expected)
 
 
 @pytest.mark.parametrize("restart", [True, False])
@@ -278,10 +303,11 @@ def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_siz
         np.testing.assert_array_equal(record.state["B1"], state["B1"])  # fixed
 
 
-def test_reference_forward_reproduces_brian_counts():
+@pytest.mark.parametrize("forward_reset", ["zero", "subtract"])
+def test_reference_forward_reproduces_brian_counts(forward_reset):
     sizes = (30, 12, 10)
     images, labels, rng = _random_problem("symmetric", 4, seed=7)
-    rule = EMSTDP(EMSTDPParameters(batch_size=1))
+    rule = EMSTDP(EMSTDPParameters(batch_size=1, neuron={"forward_reset": forward_reset}))
     state = rule.initial_state(sizes, rng)
     state["W1"] *= 3.0
     record = simulate(rule, sizes, state, images, labels, n_eval=4)  # EVAL: fixed weights
@@ -291,7 +317,7 @@ def test_reference_forward_reproduces_brian_counts():
     keep = (slot < 4) & (offset < WINDOWS.forward_steps)
     spikes[offset[keep], slot[keep], indices[keep]] = 1
     counts = if_forward([state["W1"], state["W2"]], forward_thresholds(sizes, rule.params.neuron),
-                        spikes)
+                        spikes, forward_reset)
     for l, group in ((1, "layer1"), (2, "layer2")):
         np.testing.assert_array_equal(counts[l], slot_counts(record, group, sizes[l], 4)[0])
     np.testing.assert_array_equal(record.output_counts[:4], counts[2])  # the engine's monitor
@@ -362,6 +388,8 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "emstdp", "--eligibility", "exact"], "--eligibility applies only to --rule biograd"),
     (["--rule", "biograd", "--epsilon", "2"], "--epsilon applies only to --rule emstdp"),
     (["--rule", "ssnnbp", "--error-reset", "subtract"], "--error-reset applies only to --rule emstdp"),
+    (["--rule", "biograd", "--forward-reset", "subtract"],
+     "--forward-reset applies only to --rule emstdp"),
     (["--rule", "emstdp", "--epsilon", "0"], "output epsilon must be positive"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),
 ])

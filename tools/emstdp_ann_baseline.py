@@ -11,6 +11,14 @@ not a reproduction; it is not part of the package.
         --data-dir ../shared/data/mnist --train-limit 10000 --epochs 4 --lr 0.5
 
 prints the test accuracy after each epoch on the first 2000 test images and on all of them.
+
+Two switches put EMSTDP's ingredients back one at a time, to see which part of its gap to this
+ceiling each one costs:
+
+* ``--rmsprop`` replaces SGD by EMSTDP's per-synapse normaliser (m ← 0.9 m + 0.1 g², m₀ = 1,
+  W ← clip(W − η g / √(m + 1e-8), ±1)); use it with ``--lr 4e-3 --lr-decay 0.7``;
+* ``--input-steps T`` replaces each pixel p by a fresh Binomial(T, p) / T count, in training and
+  at test, the input noise of T Bernoulli steps (EMSTDP: T = 49).
 """
 
 import argparse
@@ -33,6 +41,10 @@ def main(argv=None):
     parser.add_argument("--train-limit", type=int, default=60000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--lr-decay", type=float, default=1.0, help="factor per epoch")
+    parser.add_argument("--rmsprop", action="store_true", help="EMSTDP's per-synapse normaliser")
+    parser.add_argument("--input-steps", type=int, default=0,
+                        help="Bernoulli input counts over this many steps (0: exact intensities)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     train_x, train_y, test_x, test_y = load_mnist(args.data_dir)
@@ -42,18 +54,34 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     w1 = rng.normal(0, np.sqrt(3 / 784), (100, 784))
     w2 = rng.normal(0, np.sqrt(3 / 100), (10, 100))
+    rms = [np.ones_like(w1), np.ones_like(w2)]
+
+    def noisy(x):
+        if not args.input_steps:
+            return x
+        return rng.binomial(args.input_steps, x) / args.input_steps
+
+    def step(weights, gradient, layer, lr):
+        if not args.rmsprop:
+            weights -= lr * gradient
+            return
+        rms[layer] = 0.9 * rms[layer] + 0.1 * gradient ** 2
+        weights -= lr * gradient / np.sqrt(rms[layer] + 1e-8)
+        np.clip(weights, -1.0, 1.0, out=weights)
+
     for epoch in range(1, args.epochs + 1):
+        lr = args.lr * args.lr_decay ** (epoch - 1)
         order = rng.permutation(len(x_all))
         for batch in np.array_split(order, len(order) // BATCH):
-            x = x_all[batch]
+            x = noisy(x_all[batch])
             hidden, out = forward(x, w1, w2)
             target = np.eye(10)[y_all[batch]]
             live = ((out > 0) & (out < 1)) | ((out <= 0) & (target > out))
             delta_out = (out - target) * live * OUTPUT_GAIN
             delta_hidden = (delta_out @ w2) * ((hidden > 0) & (hidden < 1)) * HIDDEN_GAIN
-            w2 -= args.lr * delta_out.T @ hidden / len(batch)
-            w1 -= args.lr * delta_hidden.T @ x / len(batch)
-        predicted = forward(test_x, w1, w2)[1].argmax(1)
+            step(w2, delta_out.T @ hidden / len(batch), 1, lr)
+            step(w1, delta_hidden.T @ x / len(batch), 0, lr)
+        predicted = forward(noisy(test_x), w1, w2)[1].argmax(1)
         print(f"epoch {epoch}: test acc first 2000 {np.mean(predicted[:2000] == test_y[:2000]):.4f}"
               f" | all {np.mean(predicted == test_y):.4f}", flush=True)
 
