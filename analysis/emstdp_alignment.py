@@ -28,7 +28,8 @@ target's silent steps and the others' spikes). Its quantities for
 import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
-from plausigrad.models.integrate_and_fire import forward_thresholds
+from plausigrad.models.errors import require_choice
+from plausigrad.models.integrate_and_fire import FORWARD_RESETS, forward_thresholds
 from plausigrad.rules.emstdp import EMSTDP
 
 
@@ -39,6 +40,7 @@ def if_forward(weights, thresholds, input_spikes, forward_reset="zero"):
 
     Returns a list ``counts`` with ``counts[0]`` the input counts and ``counts[l]`` (P, n_l).
     """
+    require_choice("forward reset", forward_reset, FORWARD_RESETS)
     steps, n_samples, _ = input_spikes.shape
     n_layers = len(weights)
     v = [None] + [np.zeros((n_samples, w.shape[0])) for w in weights]

@@ -206,6 +206,8 @@ def test_error_reset_must_be_known():
         IntegrateAndFireParameters(error_reset="halve")
     with pytest.raises(ConfigurationError, match="forward reset"):
         IntegrateAndFireParameters(forward_reset="halve")
+    with pytest.raises(ConfigurationError, match="forward reset"):  # the numpy reference too
+        if_forward([np.ones((1, 1))], [1.0], np.ones((2, 1, 1)), "halve")
 
 
 @pytest.mark.parametrize("forward_reset", ["zero", "subtract"])
