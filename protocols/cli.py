@@ -63,13 +63,20 @@ def _add_run_options(p):
     p.add_argument("--eligibility", default=None, help="biograd only: factorised (default) or exact")
     p.add_argument("--epsilon", type=float, default=None,
                    help="emstdp only: output error threshold ε (default 3)")
-    p.add_argument("--error-reset", default=None, choices=("zero", "subtract"),
-                   help="emstdp only: error units subtract their threshold after a spike, "
-                        "keeping the residual (default, the code's rel=1) or reset to 0 (rel=0, "
-                        "the public scripts)")
-    p.add_argument("--forward-reset", default=None, choices=("zero", "subtract"),
-                   help="emstdp only: forward somata reset to 0 after a spike (default, the "
-                        "code) or subtract their threshold, keeping the residual")
+    p.add_argument("--hidden-threshold", type=float, default=None,
+                   help="emstdp only: scale h_thr of the hidden forward thresholds (default 0.5; "
+                        "θ¹ = √(3 n_in)/2 · h_thr/(L+1))")
+    p.add_argument("--output-threshold", type=float, default=None,
+                   help="emstdp only: scale o_thr of the output forward threshold (default 0.1)")
+    p.add_argument("--error-threshold", type=float, default=None,
+                   help="emstdp only: scale e_thr of the hidden error thresholds (default 0.5)")
+    p.add_argument("--error-reset", default=None,
+                   help="emstdp only: 'subtract' (default, the code's rel=1): error units "
+                        "subtract their threshold after a spike, keeping the residual; 'zero' "
+                        "(rel=0, the public scripts): reset to 0")
+    p.add_argument("--forward-reset", default=None,
+                   help="emstdp only: 'zero' (default, the code): forward somata reset to 0 "
+                        "after a spike; 'subtract': remove the threshold, keeping the residual")
     p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
                    help="emstdp only: gate hidden error spikes by phase-1 activity "
                         "(default: on, except dfa with --error-reset zero, the public scripts)")
@@ -99,7 +106,8 @@ _RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
                       "sleep_decay": ("biograd", "sleep_decay"),
                       "sleep_noise": ("biograd", "sleep_noise_rate"),
                       "epsilon": ("emstdp", None), "error_reset": ("emstdp", None),
-                      "forward_reset": ("emstdp", None),
+                      "forward_reset": ("emstdp", None), "hidden_threshold": ("emstdp", None),
+                      "output_threshold": ("emstdp", None), "error_threshold": ("emstdp", None),
                       "derivative_gate": ("emstdp", "derivative_gate"),
                       "phase2_restart": ("emstdp", "restart_phase2"),
                       "gradient_scale": ("ssnnbp", "gradient_scale")}
@@ -125,9 +133,14 @@ def _rule_params(args):
         rule_params["feedback"] = args.feedback or "sleep"
     elif args.feedback is not None:
         rule_params["feedback"] = args.feedback
+    # EMSTDP neuron options; IntegrateAndFireParameters validates them (one-line errors), so the
+    # reset choices live once, in the model, without importing brian2 for --help.
     neuron = {key: value for key, value in (("output_epsilon", args.epsilon),
                                             ("error_reset", args.error_reset),
-                                            ("forward_reset", args.forward_reset))
+                                            ("forward_reset", args.forward_reset),
+                                            ("hidden_threshold", args.hidden_threshold),
+                                            ("output_threshold", args.output_threshold),
+                                            ("error_threshold", args.error_threshold))
               if value is not None}
     if neuron:
         rule_params["neuron"] = neuron

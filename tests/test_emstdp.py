@@ -394,11 +394,33 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "biograd", "--forward-reset", "subtract"],
      "--forward-reset applies only to --rule emstdp"),
     (["--rule", "emstdp", "--epsilon", "0"], "output epsilon must be positive"),
+    (["--rule", "emstdp", "--error-reset", "halve"],
+     "unknown error reset 'halve'; choose one of: zero, subtract"),
+    (["--rule", "emstdp", "--forward-reset", "leak"],
+     "unknown forward reset 'leak'; choose one of: zero, subtract"),
+    (["--rule", "emstdp", "--hidden-threshold", "-1"], "hidden threshold must be positive"),
+    (["--rule", "emstdp", "--output-threshold", "0"], "output threshold must be positive"),
+    (["--rule", "emstdp", "--error-threshold", "0"], "error threshold must be positive"),
+    (["--rule", "ssnnbp", "--hidden-threshold", "1"],
+     "--hidden-threshold applies only to --rule emstdp"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),
 ])
 def test_cli_rejects_bad_emstdp_options(tmp_path, args, fragment):
     from test_cli import assert_one_line_error, run_cli
     assert_one_line_error(run_cli("train", "--out", str(tmp_path / "run"), *args), fragment)
+
+
+def test_cli_neuron_options_reach_the_thresholds():
+    from plausigrad.protocols.cli import _config_from_args, build_parser
+    args = build_parser().parse_args(
+        ["train", "--rule", "emstdp", "--hidden", "100", "--hidden-threshold", "1.0",
+         "--output-threshold", "0.2", "--error-threshold", "0.25", "--error-reset", "zero"])
+    neuron = _config_from_args(args).make_rule().params.neuron
+    assert (neuron.hidden_threshold, neuron.output_threshold, neuron.error_threshold,
+            neuron.error_reset) == (1.0, 0.2, 0.25, "zero")
+    # doubling h_thr and o_thr doubles θ¹ (6.062 -> 12.12) and θ^O (0.866 -> 1.732)
+    np.testing.assert_allclose(forward_thresholds((784, 100, 10), neuron),
+                               [2 * 6.0622, 2 * 0.8660], rtol=1e-4)
 
 
 @pytest.mark.slow

@@ -131,9 +131,11 @@ def test_result_folders_of_dead_processes_are_removed_and_live_ones_kept(tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.standalone
-def test_runs_sharing_a_build_run_side_by_side_without_mixing_results(tmp_path, build_env):
+def test_runs_sharing_a_build_run_side_by_side_without_mixing_results(tmp_path):
     """Two processes with the same network share its build directory (compiles are serialised
-    by a lock, results go to per-process folders): each must get what it gets alone."""
+    by a lock, results go to per-process folders): each must get what it gets alone. The build
+    directory is this test's own, so no other test's (killed) runs leave folders in it."""
+    build_env = {**os.environ, "PLAUSIGRAD_BUILD_DIR": str(tmp_path / "builds")}
     args = TRAIN_ARGS[:TRAIN_ARGS.index("--epochs")] + ["--epochs", "1"] + \
         TRAIN_ARGS[TRAIN_ARGS.index("--epochs") + 2:]
     alone = _cli(args + ["--out", str(tmp_path / "alone"), "--lr", "0.01,0.1"], build_env)
