@@ -19,13 +19,29 @@ ceiling each one costs:
   W ← clip(W − η g / √(m + 1e-8), ±1)); use it with ``--lr 4e-3 --lr-decay 0.7``;
 * ``--input-steps T`` replaces each pixel p by a fresh Binomial(T, p) / T count, in training and
   at test, the input noise of T Bernoulli steps (EMSTDP: T = 49).
+* ``--spiking-forward T`` replaces the forward pass by EMSTDP's own: the non-leaky IF network
+  with reset to zero and the spec's thresholds (θ¹ = 6.06, θ^O = 0.866) on T Bernoulli input steps
+  (``plausigrad.analysis.emstdp_alignment.if_forward``); activations are spike counts / T (input,
+  hidden and output), and the test runs the forward pass over 2T + 1 steps as EMSTDP's test does.
+  The backward pass stays exact backprop of the clipped-linear units (a straight-through
+  estimator) on those rates. This isolates what the spiking *forward* pass costs; what remains
+  between it and EMSTDP is the cost of the spiking *error* path (errors quantised into whole
+  spikes, gate from phase-1 activity, the phase-2 loop). ``--forward-reset subtract`` runs the
+  IF neurons with EMSTDP's ``--forward-reset subtract`` ablation (linear rate instead of the
+  staircase).
+* ``--test-spiking T`` also reports, after every epoch, the accuracy of the current weights run
+  through that IF network over T steps (T = 99: EMSTDP's test window); with the clipped-linear
+  ANN this is the accuracy of the backprop-trained weights converted to EMSTDP's spiking network.
 """
 
 import argparse
 
 import numpy as np
 
+from plausigrad.analysis.emstdp_alignment import if_forward
 from plausigrad.analysis.reference import load_mnist
+from plausigrad.models.integrate_and_fire import (FORWARD_RESETS, IntegrateAndFireParameters,
+                                                  forward_thresholds)
 
 HIDDEN_GAIN, OUTPUT_GAIN, BATCH = 0.16, 1.15, 10
 
@@ -45,8 +61,15 @@ def main(argv=None):
     parser.add_argument("--rmsprop", action="store_true", help="EMSTDP's per-synapse normaliser")
     parser.add_argument("--input-steps", type=int, default=0,
                         help="Bernoulli input counts over this many steps (0: exact intensities)")
+    parser.add_argument("--spiking-forward", type=int, default=0, metavar="T",
+                        help="EMSTDP's IF forward pass over T steps (0: the clipped-linear ANN)")
+    parser.add_argument("--test-spiking", type=int, default=0, metavar="T",
+                        help="also test the weights in the IF network over T steps")
+    parser.add_argument("--forward-reset", default="zero", choices=tuple(FORWARD_RESETS),
+                        help="IF reset with --spiking-forward: zero (EMSTDP's) or subtract")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    thresholds = forward_thresholds((784, 100, 10), IntegrateAndFireParameters())
     train_x, train_y, test_x, test_y = load_mnist(args.data_dir)
     scale = 255.0 if train_x.max() > 1 else 1.0
     x_all, y_all = train_x[:args.train_limit] / scale, train_y[:args.train_limit]
@@ -61,6 +84,15 @@ def main(argv=None):
             return x
         return rng.binomial(args.input_steps, x) / args.input_steps
 
+    def spiking(x, steps):
+        """(input, hidden, output) rates of the IF network: spike counts over ``steps`` / steps."""
+        rates = []
+        for chunk in range(0, len(x), 1000):
+            spikes = rng.random((steps,) + x[chunk:chunk + 1000].shape) < x[chunk:chunk + 1000]
+            rates.append([c / steps for c in if_forward([w1, w2], thresholds, spikes,
+                                                            args.forward_reset)])
+        return [np.concatenate(layer) for layer in zip(*rates)]
+
     def step(weights, gradient, layer, lr):
         if not args.rmsprop:
             weights -= lr * gradient
@@ -73,17 +105,27 @@ def main(argv=None):
         lr = args.lr * args.lr_decay ** (epoch - 1)
         order = rng.permutation(len(x_all))
         for batch in np.array_split(order, len(order) // BATCH):
-            x = noisy(x_all[batch])
-            hidden, out = forward(x, w1, w2)
+            if args.spiking_forward:
+                x, hidden, out = spiking(x_all[batch], args.spiking_forward)
+            else:
+                x = noisy(x_all[batch])
+                hidden, out = forward(x, w1, w2)
             target = np.eye(10)[y_all[batch]]
             live = ((out > 0) & (out < 1)) | ((out <= 0) & (target > out))
             delta_out = (out - target) * live * OUTPUT_GAIN
             delta_hidden = (delta_out @ w2) * ((hidden > 0) & (hidden < 1)) * HIDDEN_GAIN
             step(w2, delta_out.T @ hidden / len(batch), 1, lr)
             step(w1, delta_hidden.T @ x / len(batch), 0, lr)
-        predicted = forward(noisy(test_x), w1, w2)[1].argmax(1)
-        print(f"epoch {epoch}: test acc first 2000 {np.mean(predicted[:2000] == test_y[:2000]):.4f}"
-              f" | all {np.mean(predicted == test_y):.4f}", flush=True)
+        if args.spiking_forward:
+            predicted = spiking(test_x, 2 * args.spiking_forward + 1)[2].argmax(1)
+        else:
+            predicted = forward(noisy(test_x), w1, w2)[1].argmax(1)
+        line = (f"epoch {epoch}: test acc first 2000 {np.mean(predicted[:2000] == test_y[:2000]):.4f}"
+                f" | all {np.mean(predicted == test_y):.4f}")
+        if args.test_spiking:
+            converted = spiking(test_x, args.test_spiking)[2].argmax(1)
+            line += f" | IF network over {args.test_spiking} steps {np.mean(converted == test_y):.4f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
