@@ -71,6 +71,8 @@ hidden_threshold     h_thr   0.5      scale of the hidden forward thresholds (co
 output_threshold     o_thr   0.1      scale of the output forward threshold (code: ``o_thr``)
 error_threshold      e_thr   0.5      scale of the hidden error thresholds (code: ``e_thr``)
 output_epsilon       ε       3        output error threshold (code: ``epsilon``; T = 100)
+output_target_rate   ρ       1        the labelled unit's target rate in spikes/step (code: 1,
+                                      it counts silent steps; < 1 is *ours*, see below)
 error_scale          κ       1        thresholds injected per error spike (code: ``scale``)
 error_reset          -       subtract after an error spike: ``subtract`` removes ϑ and keeps
                                       the residual (code: ``rel = 1``; *our default*), ``zero``
@@ -97,6 +99,18 @@ does not help learning: with ``subtract`` (784-100-10, first 10 000 MNIST images
 into saturation (81 % of hidden units firing on ≥ 47 of 49 steps vs 12 %; mean |W1| 0.54 vs
 0.17). The residual that reset to zero discards acts as a soft bound on the rate. So the default
 stays ``zero``, as in the spec and the code; ``--forward-reset subtract`` is an ablation.
+
+Why ``output_target_rate`` exists (ρ, *ours*; the code's loss has ρ = 1): the labelled unit's
+error neuron adds ρ − s per phase-2 step instead of 1 − s, so the loss is ½‖ρy − r‖². With ρ = 1
+the target is out of reach: phase 2 starts with two silent start-up steps and a noisy drive
+fires every step only far above θ, so the labelled unit's error stays positive, and through the
+feedback it keeps pushing the hidden layer up. Measured (784-100-10, full MNIST, default settings,
+49 spikes per phase counted on 1000 test images): after 5 epochs with ρ = 1, 48 % of the hidden
+(unit, image) pairs fire on ≥ 47 of 49 steps and mean |W1| is 0.44; with ρ = 0.8 after 3 epochs
+8.6 % and 0.18 (a backprop-trained ANN of the same shape, run in this network: 2.9 % and 0.13).
+Test accuracy after epochs 1–3: 95.05 / 95.46 / 95.88 % with ρ = 0.8 against 94.73 / 94.86 /
+94.96 % with ρ = 1 (README, EMSTDP). The default stays 1, the code's, until the README's tables
+are re-measured with ρ < 1.
 """
 
 from dataclasses import dataclass
@@ -116,6 +130,7 @@ class IntegrateAndFireParameters:
     output_threshold: float = 0.1
     error_threshold: float = 0.5
     output_epsilon: float = 3.0
+    output_target_rate: float = 1.0
     error_scale: float = 1.0
     error_reset: str = "subtract"
     forward_reset: str = "zero"
@@ -125,6 +140,9 @@ class IntegrateAndFireParameters:
         require_choice("forward reset", self.forward_reset, FORWARD_RESETS)
         for name in ("hidden_threshold", "output_threshold", "error_threshold", "output_epsilon"):
             require_positive(name.replace("_", " "), getattr(self, name))
+        if not 0 < self.output_target_rate <= 1:
+            raise ConfigurationError(
+                f"output target rate must lie in (0, 1], got {self.output_target_rate!r}")
         if isinstance(self.error_scale, bool) or not self.error_scale >= 0:
             raise ConfigurationError(f"error scale must be >= 0, got {self.error_scale!r}")
 
@@ -185,7 +203,7 @@ E_in = 0
 
 #: The output error neuron: counts silent steps of the target, spikes of the others (phase 2).
 OUTPUT_ERROR_STEP = '''
-E += error_step * (target * (1 - fired) - (1 - target) * fired)
+E += error_step * (target * target_rate - fired)
 fired = 0
 '''
 

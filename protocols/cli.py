@@ -63,6 +63,9 @@ def _add_run_options(p):
     p.add_argument("--eligibility", default=None, help="biograd only: factorised (default) or exact")
     p.add_argument("--epsilon", type=float, default=None,
                    help="emstdp only: output error threshold ε (default 3)")
+    p.add_argument("--target-rate", type=float, default=None,
+                   help="emstdp only: the labelled output unit's target rate ρ in spikes/step "
+                        "(default 1, the code's)")
     p.add_argument("--hidden-threshold", type=float, default=None,
                    help="emstdp only: scale h_thr of the hidden forward thresholds (default 0.5; "
                         "θ¹ = √(3 n_in)/2 · h_thr/(L+1))")
@@ -107,6 +110,7 @@ _RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
                       "sleep_noise": ("biograd", "sleep_noise_rate"),
                       "epsilon": ("emstdp", None), "error_reset": ("emstdp", None),
                       "forward_reset": ("emstdp", None), "hidden_threshold": ("emstdp", None),
+                      "target_rate": ("emstdp", None),
                       "output_threshold": ("emstdp", None), "error_threshold": ("emstdp", None),
                       "derivative_gate": ("emstdp", "derivative_gate"),
                       "phase2_restart": ("emstdp", "restart_phase2"),
@@ -138,6 +142,7 @@ def _rule_params(args):
     neuron = {key: value for key, value in (("output_epsilon", args.epsilon),
                                             ("error_reset", args.error_reset),
                                             ("forward_reset", args.forward_reset),
+                                            ("output_target_rate", args.target_rate),
                                             ("hidden_threshold", args.hidden_threshold),
                                             ("output_threshold", args.output_threshold),
                                             ("error_threshold", args.error_threshold))

@@ -4,7 +4,8 @@ One epoch = one :meth:`Simulator.run`: every training sample in a fresh random o
 blocks for rules that sleep), then a forward-only pass over the evaluation set with the final
 weights of the epoch. After each epoch the metrics are appended to ``metrics.json`` and the
 learned state is checkpointed; ``resume=True`` continues a killed run from its last checkpoint,
-drawing the same shuffles and seeds an uninterrupted run would have drawn.
+drawing the same shuffles and seeds an uninterrupted run would have drawn, or trains a finished
+run further when only ``epochs`` grew (the learning-rate schedule goes on from the epoch reached).
 """
 
 import hashlib
@@ -123,6 +124,15 @@ def _data(config):
     return dataset, images, labels
 
 
+def _same_run(saved, wanted, finished_epochs):
+    """Whether a checkpoint's configuration may be resumed as ``wanted``: equal in everything but
+    the number of epochs, which may grow (to train a finished run further) but not fall below
+    the epochs already done."""
+    keys = (saved.keys() | wanted.keys()) - {"epochs"}
+    return (all(saved.get(key) == wanted.get(key) for key in keys)
+            and wanted["epochs"] >= finished_epochs)
+
+
 def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None):
     """Train ``config`` for ``config.epochs`` epochs, writing metrics and checkpoints to ``out_dir``.
 
@@ -138,7 +148,7 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     metrics_path = os.path.join(out_dir, "metrics.json")
     if resume:
         meta, state = load_checkpoint(out_dir)
-        if meta["config"] != config.to_json():
+        if not _same_run(meta["config"], config.to_json(), meta["epoch"]):
             raise CheckpointError(f"checkpoint in {out_dir} was written by a different "
                                   "configuration; start a new output directory or drop --resume")
         rng, first_epoch = restore_rng(meta), meta["epoch"]

@@ -201,8 +201,10 @@ class EMSTDP(LearningRule):
     name = "emstdp"
     #: (forward_steps, feedback_steps) of the MNIST script: 49 + 49 counted steps + update step
     default_windows = (49, 50)
-    #: the loss is the MSE on output rates with the labelled unit's target at 1 spike/step
-    target_rate = 1.0
+    @property
+    def target_rate(self):
+        """The labelled unit's target rate (spikes/step) of the MSE loss on output rates."""
+        return self.params.neuron.output_target_rate
 
     def __init__(self, params=None):
         self.params = params or EMSTDPParameters()
@@ -306,6 +308,7 @@ class EMSTDP(LearningRule):
             objects.append(feedback)
 
         namespace = {"input_rate": p.input_rate, "error_scale": p.neuron.error_scale,
+                     "target_rate": p.neuron.output_target_rate,
                      "restart_phase2": 1.0 if p.restart_phase2 else 0.0,
                      "rms_decay": p.rms_decay, "rms_epsilon": p.rms_epsilon,
                      "weight_limit": p.weight_limit, "batch_size": p.batch_size}

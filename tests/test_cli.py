@@ -89,6 +89,35 @@ def test_resume_without_checkpoint_fails_cleanly(tmp_path):
     assert_one_line_error(done, "no checkpoint")
 
 
+def _checkpoint_of(out, argv, finished_epochs):
+    """A checkpoint as ``plausigrad train argv`` would leave it after ``finished_epochs``."""
+    import numpy as np
+    from plausigrad.protocols.checkpoint import save_checkpoint
+    from plausigrad.protocols.cli import _config_from_args, build_parser
+    config = _config_from_args(build_parser().parse_args(["train", "--out", str(out), *argv]))
+    save_checkpoint(str(out), finished_epochs, {"W1": np.zeros((2, 2))}, config.to_json(),
+                    {"kind": "sgd"}, np.random.default_rng(0))
+    return config.to_json()
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "3", "--lr", "0.5"],   # another learning rate
+                                  ["--epochs", "1"]])                  # fewer epochs than done
+def test_resume_of_another_configuration_fails_cleanly(tmp_path, argv):
+    _checkpoint_of(tmp_path / "run", ["--epochs", "3"], finished_epochs=2)
+    done = run_cli("train", "--out", str(tmp_path / "run"), "--resume", *argv)
+    assert_one_line_error(done, "written by a different configuration")
+
+
+def test_resume_may_only_grow_the_epochs():
+    from plausigrad.protocols.training import _same_run
+    saved = {"rule": "emstdp", "epochs": 3, "lr_decay": 0.7}
+    assert _same_run(saved, dict(saved), 3)
+    assert _same_run(saved, {**saved, "epochs": 6}, 3)      # train a finished run further
+    assert not _same_run(saved, {**saved, "epochs": 2}, 3)  # below the epochs already done
+    assert not _same_run(saved, {**saved, "lr_decay": 0.5}, 3)
+    assert not _same_run(saved, {"rule": "emstdp", "epochs": 3}, 3)
+
+
 def test_eval_of_missing_checkpoint_fails_cleanly(tmp_path):
     assert_one_line_error(run_cli("eval", str(tmp_path)), "no checkpoint")
 

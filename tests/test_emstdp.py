@@ -47,13 +47,14 @@ def slot_counts(record, group, n_neurons, n_slots, windows=WINDOWS):
     return n1, n2
 
 
-def output_error_spikes(spike_train, label, epsilon, windows=WINDOWS):
-    """The spec's output error neurons on one slot's output spikes (steps, n_out): net σ per unit."""
+def output_error_spikes(spike_train, label, epsilon, windows=WINDOWS, target_rate=1.0):
+    """The spec's output error neurons on one slot's output spikes (steps, n_out): net σ per unit
+    (``target_rate`` ρ < 1: the target's error neuron adds ρ - s instead of 1 - s)."""
     n_out = spike_train.shape[1]
     target = np.eye(n_out)[label]
     d, net = np.zeros(n_out), np.zeros(n_out)
     for t in range(windows.forward_steps, windows.slot_steps - 1):
-        d += target * (1 - spike_train[t - 1]) - (1 - target) * spike_train[t - 1]
+        d += target * (target_rate - spike_train[t - 1]) - (1 - target) * spike_train[t - 1]
         up, down = d >= epsilon, d <= -epsilon
         net += up.astype(float) - down.astype(float)
         d[up | down] = 0.0
@@ -84,6 +85,7 @@ def test_thresholds_equal_the_spec_examples():
     ({"derivative_gate": "yes"}, "derivative gate must be"),
     ({"neuron": {"output_epsilon": 0}}, "output epsilon must be positive"),
     ({"neuron": {"error_scale": -1}}, "error scale must be >= 0"),
+    ({"neuron": {"output_target_rate": 1.5}}, "output target rate must lie in (0, 1]"),
 ])
 def test_bad_parameters_give_one_line_errors(kwargs, fragment):
     with pytest.raises(ConfigurationError) as info:
@@ -116,10 +118,11 @@ def test_structural_errors_are_clean():
 PERIODS = [1, 2, 3, 4, 5, 7, 1, 2, 3, 0]  # output k fires every PERIODS[k]-th step (0: silent)
 
 
-def _periodic_network(label, error_scale):
+def _periodic_network(label, error_scale, target_rate=1.0):
     """1 white pixel -> 1 hidden neuron firing every step -> outputs with the periods above."""
     params = EMSTDPParameters(batch_size=1, learning_rate=1e-9, feedback="fa",
-                              neuron=IntegrateAndFireParameters(error_scale=error_scale))
+                              neuron=IntegrateAndFireParameters(error_scale=error_scale,
+                                                                output_target_rate=target_rate))
     rule = EMSTDP(params)
     sizes = (1, 1, 10)
     theta_hidden, theta_out = forward_thresholds(sizes, params.neuron)
@@ -131,10 +134,11 @@ def _periodic_network(label, error_scale):
     return rule, record
 
 
-@pytest.mark.parametrize("label", [0, 9])
-def test_output_error_spikes_equal_the_formula_on_a_hand_made_train(label):
-    """κ = 0: the outputs fire with the hand-made periods; σ counts equal the spec's D-rule."""
-    rule, record = _periodic_network(label, error_scale=0.0)
+@pytest.mark.parametrize("label, target_rate", [(0, 1.0), (9, 1.0), (0, 0.5), (9, 0.5)])
+def test_output_error_spikes_equal_the_formula_on_a_hand_made_train(label, target_rate):
+    """κ = 0: the outputs fire with the hand-made periods; σ counts equal the spec's D-rule
+    (with target rate ρ = 1, the code's, and ρ = 0.5, our option)."""
+    rule, record = _periodic_network(label, error_scale=0.0, target_rate=target_rate)
     indices, steps = record.spikes["layer2"]
     train = np.zeros((WINDOWS.slot_steps, 10))
     train[steps[steps < WINDOWS.slot_steps], indices[steps < WINDOWS.slot_steps]] = 1
@@ -148,14 +152,18 @@ def test_output_error_spikes_equal_the_formula_on_a_hand_made_train(label):
     epsilon = rule.params.neuron.output_epsilon
     last = np.searchsorted(record.probes["layer2"]["t"], WINDOWS.slot_steps - 1)
     brian = record.probes["layer2"]["nerr"][:, last]
-    np.testing.assert_array_equal(brian, output_error_spikes(train, label, epsilon))
-    # closed form over the n = T_2 - 1 error steps: the silent target gains ⌊n/ε⌋; a non-target
+    np.testing.assert_array_equal(brian, output_error_spikes(train, label, epsilon,
+                                                             target_rate=target_rate))
+    # closed form over the n = T_2 - 1 error steps: the silent target gains ⌊ρn/ε⌋; a non-target
     # firing every step fired in the n - 2 steps before it (restarting at phase 2 costs two
-    # silent steps) and loses ⌊(n - 2)/ε⌋; a target firing every step gains ⌊2/ε⌋ = 0
+    # silent steps) and loses ⌊(n - 2)/ε⌋; a target firing every step gains ⌊2/ε⌋ = 0 with ρ = 1
+    # and with ρ = 0.5 gains 2·0.5 in the silent steps, then loses 0.5 per step: -⌊((n-2)/2 - 1)/ε⌋
     n = WINDOWS.feedback_steps - 1
-    assert brian[0 if label == 0 else 6] == (0 if label == 0 else -((n - 2) // epsilon))
-    if label == 9:
-        assert brian[9] == n // epsilon
+    assert brian[6] == -((n - 2) // epsilon)
+    if label == 0:
+        assert brian[0] == (0 if target_rate == 1 else -(((n - 2) * 0.5 - 1) // epsilon))
+    else:
+        assert brian[9] == (target_rate * n) // epsilon
 
 
 def test_error_spikes_inject_one_threshold_each():
@@ -401,6 +409,7 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "emstdp", "--hidden-threshold", "-1"], "hidden threshold must be positive"),
     (["--rule", "emstdp", "--output-threshold", "0"], "output threshold must be positive"),
     (["--rule", "emstdp", "--error-threshold", "0"], "error threshold must be positive"),
+    (["--rule", "emstdp", "--target-rate", "0"], "output target rate must lie in (0, 1]"),
     (["--rule", "ssnnbp", "--hidden-threshold", "1"],
      "--hidden-threshold applies only to --rule emstdp"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),

@@ -67,6 +67,8 @@ def main(argv=None):
                         help="also test the weights in the IF network over T steps")
     parser.add_argument("--forward-reset", default="zero", choices=tuple(FORWARD_RESETS),
                         help="IF reset with --spiking-forward: zero (EMSTDP's) or subtract")
+    parser.add_argument("--save", default=None, metavar="NPZ",
+                        help="write the trained weights (W1, W2) and RMS state (rms1, rms2) here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     thresholds = forward_thresholds((784, 100, 10), IntegrateAndFireParameters())
@@ -126,6 +128,8 @@ def main(argv=None):
             converted = spiking(test_x, args.test_spiking)[2].argmax(1)
             line += f" | IF network over {args.test_spiking} steps {np.mean(converted == test_y):.4f}"
         print(line, flush=True)
+    if args.save:
+        np.savez(args.save, W1=w1, W2=w2, rms1=rms[0], rms2=rms[1])
 
 
 if __name__ == "__main__":
