@@ -29,7 +29,8 @@ and phase 2 (``in_feedback``: the input keeps streaming, error spikes are inject
 in ``n2`` during ``error_step``, i.e. all of phase 2 but its last step, which carries the weight
 update). y is 1 for the labelled output unit, else 0: the target unit's error neuron counts its
 silent steps, the others count their spikes, so the net error-spike count of output k is about
-(T_2/ε)·(y_k - r_k), the negative gradient of ½‖y - r‖² (MSE on rates, target rate 1).
+(T_2/ε)·(ρ y_k - r_k), the negative gradient of ½‖ρ y - r‖² (MSE on rates; target rate ρ =
+``output_target_rate``, 1 in the code).
 
 Every error spike adds (σ = +1) or removes (σ = -1) one threshold of membrane, i.e. about one
 forward spike (κ = ``error_scale`` = 1).
@@ -138,11 +139,12 @@ class IntegrateAndFireParameters:
     def __post_init__(self):
         require_choice("error reset", self.error_reset, ERROR_RESETS)
         require_choice("forward reset", self.forward_reset, FORWARD_RESETS)
-        for name in ("hidden_threshold", "output_threshold", "error_threshold", "output_epsilon"):
+        for name in ("hidden_threshold", "output_threshold", "error_threshold", "output_epsilon",
+                     "output_target_rate"):
             require_positive(name.replace("_", " "), getattr(self, name))
-        if not 0 < self.output_target_rate <= 1:
+        if self.output_target_rate > 1:
             raise ConfigurationError(
-                f"output target rate must lie in (0, 1], got {self.output_target_rate!r}")
+                f"output target rate must be <= 1 spike/step, got {self.output_target_rate!r}")
         if isinstance(self.error_scale, bool) or not self.error_scale >= 0:
             raise ConfigurationError(f"error scale must be >= 0, got {self.error_scale!r}")
 

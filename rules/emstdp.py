@@ -25,8 +25,9 @@ units: :mod:`plausigrad.models.integrate_and_fire`. Per TRAIN slot (one sample):
    averaged correctly. The normaliser m is learned state (``rms1``, ``rms2``, ...), carried across
    epochs and checkpointed like the weights.
 
-In the output layer n2 − n1 ≈ κ · (net error spikes) ∝ (y − r): the delta rule of the MSE on
-rates with a one-hot target at 1 spike/step; in hidden layers the injected error approximates
+In the output layer n2 − n1 ≈ κ · (net error spikes) ∝ (ρy − r): the delta rule of the MSE on
+rates with a one-hot target at ρ spikes/step (ρ = 1 in the code; ``--target-rate``, see
+models/integrate_and_fire.py); in hidden layers the injected error approximates
 the backprop error (with B in place of Wᵀ for fa/dfa); see ALGORITHMS.md §3.5.
 
 Window lengths: the code uses T = 100 steps, phase 1 = steps 1..49 and phase 2 = 50..98 plus the
@@ -201,6 +202,7 @@ class EMSTDP(LearningRule):
     name = "emstdp"
     #: (forward_steps, feedback_steps) of the MNIST script: 49 + 49 counted steps + update step
     default_windows = (49, 50)
+
     @property
     def target_rate(self):
         """The labelled unit's target rate (spikes/step) of the MSE loss on output rates."""

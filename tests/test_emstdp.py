@@ -85,7 +85,8 @@ def test_thresholds_equal_the_spec_examples():
     ({"derivative_gate": "yes"}, "derivative gate must be"),
     ({"neuron": {"output_epsilon": 0}}, "output epsilon must be positive"),
     ({"neuron": {"error_scale": -1}}, "error scale must be >= 0"),
-    ({"neuron": {"output_target_rate": 1.5}}, "output target rate must lie in (0, 1]"),
+    ({"neuron": {"output_target_rate": 1.5}}, "output target rate must be <= 1 spike/step"),
+    ({"neuron": {"output_target_rate": "high"}}, "output target rate must be positive"),
 ])
 def test_bad_parameters_give_one_line_errors(kwargs, fragment):
     with pytest.raises(ConfigurationError) as info:
@@ -409,7 +410,8 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "emstdp", "--hidden-threshold", "-1"], "hidden threshold must be positive"),
     (["--rule", "emstdp", "--output-threshold", "0"], "output threshold must be positive"),
     (["--rule", "emstdp", "--error-threshold", "0"], "error threshold must be positive"),
-    (["--rule", "emstdp", "--target-rate", "0"], "output target rate must lie in (0, 1]"),
+    (["--rule", "emstdp", "--target-rate", "0"], "output target rate must be positive"),
+    (["--rule", "emstdp", "--target-rate", "2"], "output target rate must be <= 1 spike/step"),
     (["--rule", "ssnnbp", "--hidden-threshold", "1"],
      "--hidden-threshold applies only to --rule emstdp"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),
