@@ -65,7 +65,7 @@ def _add_run_options(p):
                    help="emstdp only: output error threshold ε (default 3)")
     p.add_argument("--target-rate", type=float, default=None,
                    help="emstdp only: the labelled output unit's target rate ρ in spikes/step "
-                        "(default 1, the code's; 0.8 trains better, README)")
+                        "(default 1, the code's; 0.7-0.8 train better, README)")
     p.add_argument("--hidden-threshold", type=float, default=None,
                    help="emstdp only: scale h_thr of the hidden forward thresholds (default 0.5; "
                         "θ¹ = √(3 n_in)/2 · h_thr/(L+1))")
