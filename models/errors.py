@@ -22,6 +22,14 @@ def require_positive(name, value):
     return value
 
 
+def require_rate(name, value, unit=""):
+    """Raise :class:`ConfigurationError` unless ``value`` is a rate in (0, 1] (per step)."""
+    require_positive(name, value)
+    if value > 1:
+        raise ConfigurationError(f"{name} must be <= 1{unit}, got {value!r}")
+    return value
+
+
 def require_choice(name, value, choices):
     """Raise :class:`ConfigurationError` unless ``value`` is one of ``choices``."""
     if value not in choices:

@@ -58,7 +58,8 @@ import numpy as np
 from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronParameters,
                                                   compartment_layer)
 from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
-from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
+from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
+                                      require_rate)
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
 from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
                                    positive_tuple)
@@ -120,12 +121,10 @@ class BioGradParameters:
         if self.feedback_init_scale is None:
             object.__setattr__(self, "feedback_init_scale", SLEEP_INIT_SCALE
                                if self.feedback == "sleep" else 1.0)
-        for name in ("error_quantum", "target_rate", "input_rate", "feedback_init_scale",
-                     "sleep_noise_rate", "sleep_learning_rate", "sleep_decay"):
+        for name in ("error_quantum", "feedback_init_scale", "sleep_learning_rate"):
             require_positive(name.replace("_", " "), getattr(self, name))
-        if max(self.input_rate, self.sleep_noise_rate, self.sleep_decay, self.target_rate) > 1:
-            raise ConfigurationError(
-                "input_rate, target_rate, sleep_noise_rate and sleep_decay must be <= 1")
+        for name in ("target_rate", "input_rate", "sleep_noise_rate", "sleep_decay"):
+            require_rate(name.replace("_", " "), getattr(self, name))
 
     def layer_learning_rates(self, n_layers):
         """One learning rate per weight layer (a single value is broadcast)."""

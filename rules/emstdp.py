@@ -93,6 +93,7 @@ from plausigrad.models.errors import (
     ConfigurationError,
     require_choice,
     require_positive,
+    require_rate,
 )
 from plausigrad.models.integrate_and_fire import (
     IF_SLOT_RESET,
@@ -169,11 +170,9 @@ class EMSTDPParameters:
         if self.derivative_gate not in (None, True, False):
             raise ConfigurationError(
                 f"derivative gate must be true, false or None (auto), got {self.derivative_gate!r}")
-        for name in ("input_rate", "rms_epsilon", "weight_limit", "feedback_init_scale",
-                     "init_scale"):
+        for name in ("rms_epsilon", "weight_limit", "feedback_init_scale", "init_scale"):
             require_positive(name.replace("_", " "), getattr(self, name))
-        if self.input_rate > 1:
-            raise ConfigurationError(f"input rate must be <= 1, got {self.input_rate!r}")
+        require_rate("input rate", self.input_rate)
         if not 0 <= self.rms_decay < 1:
             raise ConfigurationError(f"rms decay must lie in [0, 1), got {self.rms_decay!r}")
         if isinstance(self.neuron, dict):

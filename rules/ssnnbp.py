@@ -60,7 +60,7 @@ from brian2 import Synapses
 
 from plausigrad.models.composite_neuron import (composite_layer, spike_history_depth,
                                                 stochastic_input, wta_output_layer)
-from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.errors import ConfigurationError, require_positive, require_rate
 from plausigrad.models.synapses import connect_all_to_all
 from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
                                    positive_tuple)
@@ -95,9 +95,7 @@ class SSNNBPParameters:
             raise ConfigurationError(
                 f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
         require_positive("gradient scale", self.gradient_scale)
-        require_positive("input rate", self.input_rate)
-        if self.input_rate > 1:
-            raise ConfigurationError(f"input rate must be <= 1, got {self.input_rate!r}")
+        require_rate("input rate", self.input_rate)
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
