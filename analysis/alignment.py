@@ -10,7 +10,8 @@ first P test samples, never trained on):
     ρ^l     = ‖ΔW^l_local‖ / ‖η^l ∇_{W^l} L‖            norm ratio (for R1 and R2)
 
 ∠(A, B) = (180/π) arccos(⟨vec A, vec B⟩ / (‖A‖ ‖B‖)), the cosine clipped to [−1, 1]; an angle
-with a zero vector is *undefined* (``None`` in JSON, "—" in tables), never NaN.
+with a zero vector is *undefined* (``None`` in JSON, "—" in tables), never NaN
+(:func:`plausigrad.protocols.angles.angle_degrees`).
 
 Where the quantities come from:
 
@@ -49,22 +50,15 @@ import tempfile
 
 import numpy as np
 
+from plausigrad.analysis.readout import slot_counts, slot_spike_array
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import TRAIN
+from plausigrad.protocols.angles import angle_degrees, format_angle
 from plausigrad.protocols.engine import Simulator
 
 #: Names of the per-layer quantities, in table order.
 QUANTITIES = ("feedback_angle", "error_angle", "update_angle_r1", "update_angle_r2",
               "norm_ratio_r1", "norm_ratio_r2")
-
-
-def angle_or_none(a, b):
-    """Angle in degrees between two arrays seen as flat vectors; None if either is all zeros."""
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0 or not np.isfinite(norms):
-        return None
-    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1.0, 1.0))))
 
 
 def norm_ratio_or_none(update, gradient, learning_rate):
@@ -181,26 +175,6 @@ def rate_backprop(weights, forward, output_error):
     return gradients, errors
 
 
-def input_spike_array(record, group, n_inputs, n_samples, windows):
-    """Recorded input spikes of the first ``n_samples`` slots as a (T_f, P, n_in) 0/1 array."""
-    indices, steps = record.spikes[group]
-    slot, offset = np.divmod(steps, windows.slot_steps)
-    keep = (slot < n_samples) & (offset < windows.forward_steps)
-    spikes = np.zeros((windows.forward_steps, n_samples, n_inputs))
-    spikes[offset[keep], slot[keep], indices[keep]] = 1.0
-    return spikes
-
-
-def forward_counts(record, group, n_neurons, n_samples, windows):
-    """Spike counts in the forward window of the first ``n_samples`` slots, (P, n)."""
-    indices, steps = record.spikes[group]
-    slot, offset = np.divmod(steps, windows.slot_steps)
-    keep = (slot < n_samples) & (offset < windows.forward_steps)
-    counts = np.zeros((n_samples, n_neurons))
-    np.add.at(counts, (slot[keep], indices[keep]), 1.0)
-    return counts
-
-
 def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed=1,
                       runtime_target="cython", details=False):
     """Measure every alignment quantity of ``state`` on the probe set (``images``, ``labels``).
@@ -225,7 +199,9 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
     record = simulator.run(state, np.arange(n_samples), seed, rates)
     assert np.all(record.kinds[:n_samples] == TRAIN)
 
-    spikes = input_spike_array(record, model.input_group, layer_sizes[0], n_samples, windows)
+    input_indices, input_steps = record.spikes[model.input_group]
+    spikes = slot_spike_array(input_indices, input_steps, layer_sizes[0], n_samples,
+                              windows.slot_steps, windows.forward_steps)
     if getattr(model, "stochastic", False):
         # random spikes cannot be re-simulated: the plug-in reads the activity of this run
         reference = model.recorded_forward(rule, state, record, spikes, n_samples, windows,
@@ -235,7 +211,8 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
         reference = model.reference_forward(rule, state, spikes)
         mismatch = 0
         for l in range(1, n_layers + 1):
-            brian = forward_counts(record, model.layer_group(l), layer_sizes[l], n_samples, windows)
+            brian = slot_counts(*record.spikes[model.layer_group(l)], layer_sizes[l], n_samples,
+                                windows.slot_steps, window=(0, windows.forward_steps))
             mismatch += int(np.sum(brian != reference["count"][l]))
     weights = [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]
     output_error, loss = model.output_error(rule, reference["rate"][n_layers], np.asarray(labels))
@@ -249,14 +226,14 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
         entry = dict.fromkeys(QUANTITIES)
         feedback = model.feedback_weights(rule, state, l) if l < n_layers else None
         if feedback is not None:
-            entry["feedback_angle"] = angle_or_none(feedback, state[f"W{l + 1}"].T)
+            entry["feedback_angle"] = angle_degrees(feedback, state[f"W{l + 1}"].T)
         if l < n_layers and local_errors.get(l) is not None:
-            entry["error_angle"] = angle_or_none(local_errors[l], bp_errors[l])
-        entry["update_angle_r1"] = angle_or_none(updates[l - 1], -r1[l - 1])
+            entry["error_angle"] = angle_degrees(local_errors[l], bp_errors[l])
+        entry["update_angle_r1"] = angle_degrees(updates[l - 1], -r1[l - 1])
         entry["norm_ratio_r1"] = norm_ratio_or_none(updates[l - 1], r1[l - 1],
                                                     learning_rates[l - 1])
         if r2 is not None:
-            entry["update_angle_r2"] = angle_or_none(updates[l - 1], -r2[l - 1])
+            entry["update_angle_r2"] = angle_degrees(updates[l - 1], -r2[l - 1])
             entry["norm_ratio_r2"] = norm_ratio_or_none(updates[l - 1], r2[l - 1],
                                                         learning_rates[l - 1])
         layers[f"W{l}"] = entry
@@ -311,8 +288,9 @@ def tracking_table(runs, max_rows=6):
             hidden, output = point["layers"]["W1"], point["layers"][sorted(point["layers"])[-1]]
             acc = f"{100 * accuracy:.2f} ({epoch})" if accuracy is not None else ""
             cells = [label, str(point["samples_seen"]), acc] + [
-                _deg(hidden[q]) for q in ("feedback_angle", "error_angle", "update_angle_r1",
-                                          "update_angle_r2")] + [_deg(output["update_angle_r1"])]
+                format_angle(hidden[q]) for q in ("feedback_angle", "error_angle",
+                                                  "update_angle_r1", "update_angle_r2")
+            ] + [format_angle(output["update_angle_r1"])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -441,17 +419,14 @@ def format_progress(result):
     """One line per measurement, e.g. ``after 5000 samples: W1 θR1 71.2° θe 40.1° | W2 ...``."""
     parts = []
     for layer, entry in result["layers"].items():
-        text = f"{layer} θR1 " + _deg(entry["update_angle_r1"]) + " θR2 " + _deg(entry["update_angle_r2"])
+        text = (f"{layer} θR1 " + format_angle(entry["update_angle_r1"])
+                + " θR2 " + format_angle(entry["update_angle_r2"]))
         if entry["error_angle"] is not None:
-            text += " θe " + _deg(entry["error_angle"])
+            text += " θe " + format_angle(entry["error_angle"])
         if entry["feedback_angle"] is not None:
-            text += " θ(B,Wᵀ) " + _deg(entry["feedback_angle"])
+            text += " θ(B,Wᵀ) " + format_angle(entry["feedback_angle"])
         parts.append(text)
     return f"  after {result['samples_seen']} samples: " + " | ".join(parts)
-
-
-def _deg(value):
-    return "—" if value is None else f"{value:.1f}°"
 
 
 def main(argv=None):

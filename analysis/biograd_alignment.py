@@ -33,6 +33,7 @@ import numpy as np
 from plausigrad.analysis import reference
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
+from plausigrad.analysis.readout import slot_end_values
 from plausigrad.rules.biograd import BioGrad
 
 
@@ -133,13 +134,9 @@ class BioGradAlignment(AlignmentModel):
 
     def local_errors(self, record, n_samples, windows, layer_sizes):
         """Apical u of every hidden neuron at the last step of each probe slot, (P, n_l)."""
-        errors = {}
-        learn_steps = np.arange(n_samples) * windows.slot_steps + windows.slot_steps - 1
-        for l in range(1, len(layer_sizes) - 1):
-            probe = record.probes[self.layer_group(l)]
-            column = np.searchsorted(probe["t"], learn_steps)
-            errors[l] = np.asarray(probe["u"])[:, column].T
-        return errors
+        return {l: slot_end_values(record.probes[self.layer_group(l)], "u", n_samples,
+                                   windows.slot_steps)
+                for l in range(1, len(layer_sizes) - 1)}
 
     def reference_forward(self, rule, state, input_spikes):
         n_layers = sum(1 for name in state if name.startswith("W"))

@@ -28,6 +28,7 @@ target's silent steps and the others' spikes). Its quantities for
 import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
+from plausigrad.analysis.readout import slot_end_values
 from plausigrad.models.errors import require_choice
 from plausigrad.models.integrate_and_fire import FORWARD_RESETS, forward_thresholds
 from plausigrad.rules.emstdp import EMSTDP
@@ -88,13 +89,9 @@ class EMSTDPAlignment(AlignmentModel):
 
     def local_errors(self, record, n_samples, windows, layer_sizes):
         """−(net error spikes) of every hidden neuron at the last step of each slot, (P, n_l)."""
-        errors = {}
-        learn_steps = np.arange(n_samples) * windows.slot_steps + windows.slot_steps - 1
-        for l in range(1, len(layer_sizes) - 1):
-            probe = record.probes[self.layer_group(l)]
-            column = np.searchsorted(probe["t"], learn_steps)
-            errors[l] = -np.asarray(probe["nerr"])[:, column].T
-        return errors
+        return {l: -slot_end_values(record.probes[self.layer_group(l)], "nerr", n_samples,
+                                   windows.slot_steps)
+                for l in range(1, len(layer_sizes) - 1)}
 
     def reference_forward(self, rule, state, input_spikes):
         n_layers = sum(1 for name in state if name.startswith("W"))

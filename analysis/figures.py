@@ -178,8 +178,9 @@ def plot_learning_curves(history, path):
         for e in history:
             for name, values in e.get("feedback_angle_per_sleep_cycle", {}).items():
                 series.setdefault(name, []).extend(values)
-        for name, values in series.items():
-            ax.plot(np.arange(len(values)), values, ".-", label=f"angle({name}, W{int(name[1:]) + 1}ᵀ)")
+        for name, values in series.items():  # an undefined angle (None) leaves a gap
+            ax.plot(np.arange(len(values)), [np.nan if v is None else v for v in values], ".-",
+                    label=f"angle({name}, W{int(name[1:]) + 1}ᵀ)")
         ax.set_xlabel("sleep cycle (across epochs)")
         ax.set_ylabel("angle (degrees)")
         ax.legend(fontsize=7)

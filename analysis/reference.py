@@ -57,15 +57,11 @@ Public API
 ``apply_updates(params, upd)``
 ``train_step`` / ``train_epoch`` / ``evaluate``
 ``predict(counts)``             argmax of output counts, ties -> lowest index
-``weight_angle(a, b)``          angle in degrees between two arrays
 ``trace_sum_closed_form(spikes, d)``  ``sum_t xlag[t]`` from spike times
-``load_mnist(directory)``       official IDX .gz files -> float images in [0, 1]
 """
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import os
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -76,8 +72,7 @@ __all__ = [
     "D_C", "D_V", "V_TH", "W_SUR",
     "Config", "init_params", "make_feedback", "sample_input_spikes",
     "surrogate", "forward", "errors_and_updates", "apply_updates",
-    "train_step", "train_epoch", "evaluate", "predict", "weight_angle",
-    "trace_sum_closed_form", "load_mnist",
+    "train_step", "train_epoch", "evaluate", "predict", "trace_sum_closed_form",
 ]
 
 #: basal current decay per step
@@ -494,34 +489,3 @@ def evaluate(params, images, labels, cfg: Config, rng, batch: int = 500) -> dict
         n += len(x)
     return {"acc": correct / n, "rates": rates / n, "silent_frac": silent / n,
             "tie_frac": ties / n}
-
-
-def weight_angle(a, b) -> float:
-    """Angle in degrees between two arrays seen as flat vectors."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-# --------------------------------------------------------------------------
-# data
-# --------------------------------------------------------------------------
-def _read_idx(path: str) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = data[0] | data[1], data[2], data[3]
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(int)
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def load_mnist(directory: str = "/work/shared/data/mnist", dtype="float32"):
-    """Return ``(x_train, y_train, x_test, y_test)``; images flattened to 784, /255."""
-    p = lambda name: os.path.join(directory, name)
-    xtr = _read_idx(p("train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(dtype) / 255.0
-    ytr = _read_idx(p("train-labels-idx1-ubyte.gz")).astype(np.int64)
-    xte = _read_idx(p("t10k-images-idx3-ubyte.gz")).reshape(-1, 784).astype(dtype) / 255.0
-    yte = _read_idx(p("t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    return xtr, ytr, xte, yte

@@ -33,6 +33,7 @@ import numpy as np
 
 from plausigrad.analysis.alignment import AlignmentModel, rate_backprop
 from plausigrad.analysis.figures import DynamicsSpec
+from plausigrad.analysis.readout import slot_counts, slot_end_values
 from plausigrad.rules.ssnnbp import SSNNBP
 
 
@@ -127,9 +128,8 @@ class SSNNBPAlignment(AlignmentModel):
 
     @staticmethod
     def _at_slot_ends(record, group, variable, n_samples, windows):
-        probe = record.probes[group]
-        last = np.arange(n_samples) * windows.slot_steps + windows.slot_steps - 1
-        return np.asarray(probe[variable])[:, np.searchsorted(probe["t"], last)].T
+        """``variable`` of ``group`` at the last step of each probe slot, (P, n)."""
+        return slot_end_values(record.probes[group], variable, n_samples, windows.slot_steps)
 
     def local_errors(self, record, n_samples, windows, layer_sizes):
         """Σ_t ν of every hidden neuron over its gradient window, (P, n_l)."""
@@ -142,13 +142,9 @@ class SSNNBPAlignment(AlignmentModel):
         steps = windows.forward_steps
         n_layers = len(layer_sizes) - 1
         counts = [np.asarray(input_spikes).sum(axis=0)]
-        for l in range(1, n_layers + 1):
-            indices, when = record.spikes[self.layer_group(l)]
-            slot = when // windows.slot_steps
-            keep = slot < n_samples
-            c = np.zeros((n_samples, layer_sizes[l]))
-            np.add.at(c, (slot[keep], indices[keep]), 1.0)
-            counts.append(c)
+        for l in range(1, n_layers + 1):  # every spike of the slot (the whole slot counts)
+            counts.append(slot_counts(*record.spikes[self.layer_group(l)], layer_sizes[l],
+                                      n_samples, windows.slot_steps))
         rates = [c / steps for c in counts[:n_layers]]
         rates.append(self._at_slot_ends(record, self.layer_group(n_layers), "psum", n_samples,
                                         windows) / steps)

@@ -36,6 +36,7 @@ from brian2.utils.filelock import FileLock
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
+from plausigrad.protocols.angles import angle_degrees  # noqa: F401  (re-exported for training)
 from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
 from plausigrad.protocols.schedule import build_timeline
 from plausigrad.rules.base import NetworkContext
@@ -81,15 +82,6 @@ class EpochRecord:
     probes: dict = None         #: name -> {"t": steps, variable: (n_indices, n_steps)}
     spikes: dict = None         #: group name -> (neuron indices, spike steps)
     snapshots: list = None      #: [(slot index, learned state)] every ``snapshot_every`` slots
-
-
-def angle_degrees(a, b):
-    """Angle between two arrays seen as flat vectors, in degrees; NaN if either is zero."""
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        return float("nan")
-    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1.0, 1.0))))
 
 
 class Simulator:

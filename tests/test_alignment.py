@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from plausigrad.analysis import reference
-from plausigrad.analysis.alignment import (angle_or_none, format_table, input_spike_array,
-                                           measure_alignment, norm_ratio_or_none, rate_backprop)
+from plausigrad.analysis.alignment import (format_table, measure_alignment, norm_ratio_or_none,
+                                           rate_backprop)
 from plausigrad.analysis.biograd_alignment import BioGradAlignment, bptt_gradients
+from plausigrad.analysis.readout import slot_counts, slot_spike_array
 from plausigrad.models.compartment_neuron import CompartmentNeuronParameters
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
@@ -38,12 +39,8 @@ def _measure(feedback, probe, **params):
     return measure_alignment(rule, SIZES, WINDOWS, state, *probe, seed=3, details=True), state
 
 
-def test_angle_is_undefined_for_zero_vectors_and_clipped():
-    assert angle_or_none(np.zeros(3), np.ones(3)) is None
-    assert angle_or_none([1.0, 0.0], [0.0, 2.0]) == pytest.approx(90.0)
-    assert angle_or_none([1e-300, 1e-300], [1e-300, 1e-300]) in (0.0, None)
-    assert angle_or_none(np.full(3, 0.7), np.full(3, 0.7)) == 0.0  # cos = 1 + 2e-16: clipped
-    assert angle_or_none([1.0, 1.0], [-1.0, -1.0]) == pytest.approx(180.0)
+def test_norm_ratio_is_undefined_for_a_zero_gradient():
+    # the angles themselves: tests/test_angles.py
     assert norm_ratio_or_none(np.ones(4), np.zeros(4), 0.1) is None
     assert norm_ratio_or_none(np.ones(4), np.ones(4), 0.5) == pytest.approx(2.0)
 
@@ -107,7 +104,8 @@ def test_reference_reproduces_brian2_membrane_and_counts_on_recorded_input(probe
     sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 4, 0, device="runtime",
                     probes={"layer1": (("v",), watched), "layer2": (("v",), tuple(range(10)))})
     record = sim.run(state, np.arange(4), 5, rule.learning_rate_values(2))
-    spikes = input_spike_array(record, "input", 784, 4, WINDOWS)
+    spikes = slot_spike_array(*record.spikes["input"], 784, 4, WINDOWS.slot_steps,
+                              WINDOWS.forward_steps)
     out = reference.forward({"W": [state["W1"], state["W2"]], "b": [state["b1"], state["b2"]]},
                             spikes=spikes, record={1: np.array(watched), 2: np.arange(10)})
     model = BioGradAlignment()
@@ -118,11 +116,8 @@ def test_reference_reproduces_brian2_membrane_and_counts_on_recorded_input(probe
             np.testing.assert_allclose(brian_v[:, start:start + WINDOWS.forward_steps].T,
                                        out["rec"][layer]["v"][:, slot, :], atol=1e-9)
         counts = model.reference_forward(rule, state, spikes)["count"][layer]
-        brian_counts = np.zeros_like(counts)
-        i, t = record.spikes[group]
-        slot, offset = np.divmod(t, WINDOWS.slot_steps)
-        keep = offset < WINDOWS.forward_steps
-        np.add.at(brian_counts, (slot[keep], i[keep]), 1)
+        brian_counts = slot_counts(*record.spikes[group], counts.shape[1], counts.shape[0],
+                                   WINDOWS.slot_steps, window=(0, WINDOWS.forward_steps))
         np.testing.assert_array_equal(counts, brian_counts)
     assert out["count"][1].sum() > 20
 

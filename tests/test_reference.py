@@ -181,4 +181,3 @@ def test_predict_ties_lowest_and_feedback_shapes():
     fb = ref.make_feedback(p, cfg, rng)
     assert len(fb) == 1 and fb[0].shape == (15, 5)
     assert np.abs(fb[0]).max() <= 2.0 / np.sqrt(5)
-    assert ref.weight_angle(np.eye(3), np.eye(3)) == pytest.approx(0.0, abs=1e-5)

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from plausigrad.analysis.alignment import angle_or_none, measure_alignment
+from plausigrad.analysis.alignment import measure_alignment
 from plausigrad.analysis.ann_baseline import effective_learning_rates, train_ann
 from plausigrad.analysis.ssnnbp_alignment import r1_gradients, sample_updates
 from plausigrad.models.errors import ConfigurationError
+from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import nvcc_available
 from plausigrad.protocols.engine import Simulator
@@ -149,7 +150,7 @@ def test_update_angle_to_r1_gradient_falls_with_spike_train_length():
                              rng=np.random.default_rng(steps))
         r1, _, _ = r1_gradients(weights, out, data.test_labels)
         # local update ΔW = −Δw_min · coincidences / P; the angle ignores the positive factor
-        angles[steps] = [angle_or_none(-out["coincidences"][l], -r1[l]) for l in range(2)]
+        angles[steps] = [angle_degrees(-out["coincidences"][l], -r1[l]) for l in range(2)]
     for layer in range(2):
         series = [angles[t][layer] for t in (4, 32, 256)]
         assert series[0] > series[1] > series[2], angles

@@ -26,9 +26,9 @@ import sys
 import numpy as np
 
 from plausigrad.analysis.emstdp_alignment import if_forward
-from plausigrad.analysis.reference import load_mnist
 from plausigrad.models.errors import PlausigradError
 from plausigrad.models.integrate_and_fire import IntegrateAndFireParameters, forward_thresholds
+from plausigrad.protocols.datasets import load_dataset
 
 
 def load_weights(path):
@@ -47,14 +47,17 @@ def load_weights(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="run directories or weight .npz files")
-    parser.add_argument("--data-dir", default="../shared/data/mnist")
+    parser.add_argument("--data-dir", default=None,
+                        help="MNIST directory (default: $PLAUSIGRAD_DATA_DIR, else the bundled "
+                             "subset)")
     parser.add_argument("--samples", type=int, default=1000, help="the first N test images")
     parser.add_argument("--steps", type=int, default=49, help="input steps T (EMSTDP's phase 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        _, _, images, labels = load_mnist(args.data_dir)
-        images, labels = images[:args.samples], labels[:args.samples]
+        data = load_dataset("mnist", data_dir=args.data_dir, train_limit=1,
+                            test_limit=args.samples)
+        images, labels = data.test_images, data.test_labels
         loaded = [(path, *load_weights(path)) for path in args.checkpoints]
     except (OSError, KeyError, PlausigradError) as error:
         sys.exit(f"error: {error}")

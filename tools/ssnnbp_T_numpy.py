@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
-from plausigrad.analysis.alignment import angle_or_none
 from plausigrad.analysis.ssnnbp_alignment import r1_gradients, sample_updates
+from plausigrad.protocols.angles import angle_degrees, format_angle
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.protocols.datasets import load_dataset
 
@@ -57,9 +57,9 @@ def main(argv=None):
         out = sample_updates(weights, biases, probe_x, probe_y, steps, rng=rng)
         r1, errors, _ = r1_gradients(weights, out, probe_y)
         rows.append({"T": steps, "test_accuracy": accuracy,
-                     "angles": [angle_or_none(-out["coincidences"][l], -r1[l])
+                     "angles": [angle_degrees(-out["coincidences"][l], -r1[l])
                                 for l in range(n_layers)],
-                     "error_angle": angle_or_none(out["nu"][1], errors[1])})
+                     "error_angle": angle_degrees(out["nu"][1], errors[1])})
         print(rows[-1], flush=True)
     lines = [f"checkpoint {args.checkpoint} (epoch {meta['epoch']}); accuracy on the first "
              f"{args.test_samples} test samples, angles on {args.probe_size} probe samples", "",
@@ -67,8 +67,8 @@ def main(argv=None):
              + " | θ(ν, e_BP) |", "|---|---|" + "---|" * (n_layers + 1)]
     for r in rows:
         lines.append(f"| {r['T']} | {100 * r['test_accuracy']:.1f} % | "
-                     + " | ".join(f"{a:.1f}°" for a in r["angles"])
-                     + f" | {r['error_angle']:.1f}° |")
+                     + " | ".join(format_angle(a) for a in r["angles"])
+                     + f" | {format_angle(r['error_angle'])} |")
     print("\n".join(lines))
     if args.out:
         with open(args.out, "w") as handle:

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from plausigrad.protocols.angles import format_angle
+
 CLI = [sys.executable, "-m", "plausigrad.protocols.cli"]
 
 
@@ -46,7 +48,7 @@ def main(argv=None):
                 train += [option, value]
         if not os.path.exists(os.path.join(run, "checkpoint.json")):
             subprocess.run(train, check=True)
-        empty = {"update_angle_r1": float("nan"), "error_angle": float("nan")}
+        empty = {"update_angle_r1": None, "error_angle": None}  # not measured: null in JSON
         alignment = {"layers": {"W1": empty, "W2": empty}}
         if not args.no_align:
             align_json = os.path.join(run, "alignment.json")
@@ -70,8 +72,8 @@ def main(argv=None):
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['T']} | {r['dw_min']:.2e} | {100 * r['test_accuracy']:.2f} % | "
-                     f"{100 * r['best_test_accuracy']:.2f} % | {r['angle_W1']:.1f}° | "
-                     f"{r['angle_W2']:.1f}° | {r['error_angle_hidden']:.1f}° | "
+                     f"{100 * r['best_test_accuracy']:.2f} % | {format_angle(r['angle_W1'])} | "
+                     f"{format_angle(r['angle_W2'])} | {format_angle(r['error_angle_hidden'])} | "
                      f"{r['run_seconds_per_epoch']:.0f} |")
     with open(os.path.join(args.out, "sweep.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")

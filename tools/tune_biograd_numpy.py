@@ -5,20 +5,22 @@ Usage examples:
   python tools/tune_biograd_numpy.py run ... --feedback fa
   python tools/tune_biograd_numpy.py run ... --no-quantise
   python tools/tune_biograd_numpy.py angle ...        # factorised-vs-exact dW_1 angle
-Each run prints one JSON line per epoch (and appends to --log if given).
+Each run prints one JSON line per epoch (and appends to --log if given). The data come from
+``plausigrad.protocols.datasets.load_dataset``: ``--data DIR`` (or ``$PLAUSIGRAD_DATA_DIR``) for
+full MNIST, else the bundled subset.
 """
 import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-import numpy as np
+import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from analysis import reference as ref  # noqa: E402
+from plausigrad.analysis import reference as ref  # noqa: E402
+from plausigrad.protocols.angles import angle_degrees  # noqa: E402
+from plausigrad.protocols.datasets import load_dataset  # noqa: E402
 
 
 def make_cfg(a):
@@ -30,9 +32,15 @@ def make_cfg(a):
         y_on=a.y_on, y_off=a.y_off, dtype=a.dtype)
 
 
+def load_mnist(data_dir):
+    """``(train images, train labels, test images, test labels)`` of MNIST from ``data_dir``
+    (None: ``$PLAUSIGRAD_DATA_DIR``, else the bundled subset)."""
+    data = load_dataset("mnist", data_dir=data_dir)
+    return data.train_images, data.train_labels, data.test_images, data.test_labels
+
+
 def cmd_run(a):
-    data = ref.load_mnist(a.data)
-    xtr, ytr, xte, yte = data
+    xtr, ytr, xte, yte = load_mnist(a.data)
     cfg = make_cfg(a)
     rng = np.random.default_rng(a.seed)
     params = ref.init_params(cfg, rng)
@@ -64,7 +72,7 @@ def cmd_angle(a):
     compare dW_1 (factorised vs exact eligibility) on a few single samples
     and on one batch, with identical input spikes and no quantisation noise
     difference (same dither seed)."""
-    xtr, ytr, xte, yte = ref.load_mnist(a.data)
+    xtr, ytr, xte, yte = load_mnist(a.data)
     cfg = make_cfg(a).replace(dtype="float64")
     rng = np.random.default_rng(a.seed)
     params = ref.init_params(cfg, rng)
@@ -81,19 +89,20 @@ def cmd_angle(a):
                                     eligibility="factorised")
         ue = ref.errors_and_updates(params, fwd, yte[ix], cfg, np.random.default_rng(seed), fb,
                                     eligibility="exact")
-        r = {"batch": k, "size": len(ix), "angle_dW1": ref.weight_angle(uf["dW"][0], ue["dW"][0]),
-             "angle_dW2": ref.weight_angle(uf["dW"][1], ue["dW"][1]),
+        r = {"batch": k, "size": len(ix), "angle_dW1": angle_degrees(uf["dW"][0], ue["dW"][0]),
+             "angle_dW2": angle_degrees(uf["dW"][1], ue["dW"][1]),
              "norm_ratio_dW1": float(np.linalg.norm(uf["dW"][0]) / max(np.linalg.norm(ue["dW"][0]), 1e-30))}
         out.append(r)
         print(json.dumps(r), flush=True)
-    a1 = [r["angle_dW1"] for r in out if np.isfinite(r["angle_dW1"])]
+    a1 = [r["angle_dW1"] for r in out if r["angle_dW1"] is not None]
     print(json.dumps({"mean_angle_dW1": float(np.mean(a1)), "median": float(np.median(a1))}))
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["run", "angle"])
-    p.add_argument("--data", default="/work/shared/data/mnist")
+    p.add_argument("--data", "--data-dir", dest="data", default=None,
+                   help="MNIST directory (default: $PLAUSIGRAD_DATA_DIR, else the bundled subset)")
     p.add_argument("--hidden", type=int, default=500)
     p.add_argument("--T_f", type=int, default=16)
     p.add_argument("--p_in", type=float, default=1.0)
