@@ -112,12 +112,16 @@ class AlignmentModel:
         return list(rule.params.layer_learning_rates(n_layers))
 
     def feedback_weights(self, rule, state, layer):
-        """(W^{l+1})ᵀ when errors travel back through the forward weights (a rule without a
-        ``feedback`` option, or ``feedback="symmetric"``), else the learned state B^l (None if
-        the rule has none for this layer, e.g. DFA's deeper layers)."""
-        if getattr(rule.params, "feedback", "symmetric") == "symmetric":
-            return np.asarray(state[f"W{layer + 1}"]).T
-        return state.get(f"B{layer}")
+        """(W^{l+1})ᵀ when errors travel back through the forward weights (the rule's
+        ``feedback_name`` is None), else the rule's feedback matrix if it is shaped like
+        (W^{l+1})ᵀ (as in ``rule.feedback_pairs``), else None (e.g. DFA's deeper layers,
+        whose feedback comes straight from the output)."""
+        n_layers = sum(1 for name in state if name.startswith("W") and name[1:].isdigit())
+        name = rule.feedback_name(layer, n_layers)
+        upper = np.asarray(state[f"W{layer + 1}"])
+        if name is None:
+            return upper.T
+        return state[name] if np.shape(state[name]) == upper.T.shape else None
 
     def error_probes(self, layer_sizes):
         return {}
@@ -129,7 +133,8 @@ class AlignmentModel:
         raise NotImplementedError
 
     def output_error(self, rule, rates, labels):
-        raise NotImplementedError
+        """∂L/∂a^L and the loss per sample of the rule's own loss (``rule.loss``)."""
+        return rule.loss.output_error(rates, labels)
 
     def surrogate_gradient(self, rule, state, input_spikes, labels):
         return None
@@ -139,21 +144,17 @@ class AlignmentModel:
         return None
 
 
-def _registry():
-    from plausigrad.analysis.biograd_alignment import BioGradAlignment
-    from plausigrad.analysis.emstdp_alignment import EMSTDPAlignment
-    from plausigrad.analysis.ssnnbp_alignment import SSNNBPAlignment
-    return {model.rule_name: model for model in (BioGradAlignment(), EMSTDPAlignment(),
-                                                 SSNNBPAlignment())}
-
-
 def alignment_model_for(rule):
-    """The :class:`AlignmentModel` of ``rule`` (raises ConfigurationError if it has none)."""
-    models = _registry()
-    if rule.name not in models:
+    """The :class:`AlignmentModel` of ``rule``, named by the rule's ``alignment_plugin``
+    (raises ConfigurationError if it has none)."""
+    from plausigrad.rules.registry import load_object
+    if rule.alignment_plugin is None:
         raise ConfigurationError(f"rule {rule.name!r} has no alignment plug-in "
-                                 f"(available: {', '.join(sorted(models))})")
-    return models[rule.name]
+                                 "(its alignment_plugin is None)")
+    model = load_object(rule.alignment_plugin)()
+    if not isinstance(model, AlignmentModel):
+        raise ConfigurationError(f"{rule.alignment_plugin} is not an AlignmentModel")
+    return model
 
 
 def rate_backprop(weights, forward, output_error):

@@ -301,7 +301,7 @@ def audit_rule(rule, layer_sizes=(8, 6, 4), sleep=True):
 
     from plausigrad.protocols.engine import Simulator
     from plausigrad.protocols.schedule import SleepSchedule, Windows
-    schedule = SleepSchedule(2, 1) if sleep and getattr(rule, "uses_sleep", False) else None
+    schedule = SleepSchedule(2, 1) if sleep and rule.uses_sleep else None
     n_in = layer_sizes[0]
     simulator = Simulator(rule, layer_sizes, Windows(4, 4), schedule, np.zeros((3, n_in)),
                           np.zeros(3), 2, 1, device="runtime")

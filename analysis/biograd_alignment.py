@@ -35,6 +35,7 @@ from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.analysis.readout import slot_end_values
 from plausigrad.rules.biograd import BioGrad
+from plausigrad.rules.losses import one_hot
 
 
 def _spike_function(kind, threshold, halfwidth, steepness):
@@ -147,24 +148,16 @@ class BioGradAlignment(AlignmentModel):
                                 w_sur=neuron.surrogate_halfwidth)
         return {"count": out["count"], "rate": out["rate"], "derivative": out["psibar"]}
 
-    def output_error(self, rule, rates, labels):
-        targets = self._targets(rule, labels, rates.shape[1])
-        error = rates - targets
-        return error, 0.5 * np.sum(error ** 2, axis=1)
-
     def surrogate_gradient(self, rule, state, input_spikes, labels):
         n_layers = sum(1 for name in state if name.startswith("W"))
         params = self._params(state, n_layers)
         n_out = params["W"][-1].shape[0]
         _, gradients = bptt_gradients(params["W"], params["b"], input_spikes,
-                                      self._targets(rule, labels, n_out), rule.params.neuron)
+                                      rule.loss.target_rate * one_hot(labels, n_out),
+                                      rule.params.neuron)
         return gradients
 
     @staticmethod
     def _params(state, n_layers):
         return {"W": [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)],
                 "b": [np.asarray(state[f"b{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]}
-
-    @staticmethod
-    def _targets(rule, labels, n_out):
-        return rule.params.target_rate * np.eye(n_out)[np.asarray(labels, dtype=int)]

@@ -105,7 +105,3 @@ class EMSTDPAlignment(AlignmentModel):
         derivative.append(np.ones_like(counts[-1]))
         return {"count": counts, "rate": rates, "derivative": derivative}
 
-    def output_error(self, rule, rates, labels):
-        targets = rule.target_rate * np.eye(rates.shape[1])[np.asarray(labels, dtype=int)]
-        error = rates - targets
-        return error, 0.5 * np.sum(error ** 2, axis=1)

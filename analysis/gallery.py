@@ -54,7 +54,7 @@ def record_dynamics(rule, layer_sizes, windows, state, images, labels, *, n_samp
               spec.input_group: ((spec.trace,) + spec.pre_variables, (input_neuron,)),
               spec.synapses: ((spec.weight,) + tuple(v for v, _ in spec.synapse_variables)
                               + spec.synapse_extra, synapses)}
-    sleep = SleepSchedule(n_samples, 1) if getattr(rule, "uses_sleep", False) else None
+    sleep = SleepSchedule(n_samples, 1) if rule.uses_sleep else None
     simulator = Simulator(probe_rule, layer_sizes, windows, sleep, images[:n_samples + 1],
                           labels[:n_samples + 1], n_samples, 1, device="runtime", probes=probes)
     rates = model.learning_rates(rule, len(layer_sizes) - 1)
@@ -71,7 +71,7 @@ def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(1
     """Train (unless ``checkpoint``) and draw the figure set of a rule into ``out_dir``."""
     if checkpoint is None:
         rule = RunConfig(rule=rule_name, rule_params=dict(rule_params or {})).make_rule()
-        forward, feedback = getattr(rule, "default_windows", (20, 10))
+        forward, feedback = rule.default_windows
         config = RunConfig(rule=rule_name, hidden=tuple(hidden), epochs=epochs, device=device,
                            train_limit=train_limit, track_alignment=track_every,
                            forward_steps=forward, feedback_steps=feedback,

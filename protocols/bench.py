@@ -30,9 +30,7 @@ import numpy as np
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.schedule import SleepSchedule, Windows
-from plausigrad.rules.biograd import BioGrad, BioGradParameters
-from plausigrad.rules.emstdp import EMSTDP, EMSTDPParameters
-from plausigrad.rules.ssnnbp import SSNNBP, SSNNBPParameters
+from plausigrad.rules.registry import make_rule
 
 SIZES = (784, 500, 10)
 WINDOWS = Windows(20, 10)
@@ -70,25 +68,24 @@ def _time_per_sample_loop(rule, state, images, labels, n_samples):
             "samples_per_second": round((n_samples - 1) / seconds, 1)}
 
 
-#: The other rules, each timed on the network and windows of its MNIST results:
-#: rule name -> (rule class, parameters class, layer sizes).
-RULE_BENCHES = {"emstdp": (EMSTDP, EMSTDPParameters, (784, 100, 10)),
-                "ssnnbp": (SSNNBP, SSNNBPParameters, (784, 500, 10))}
+#: The other rules, each timed with its default windows on the network of its MNIST results:
+#: rule name (in the registry) -> layer sizes.
+RULE_BENCHES = {"emstdp": (784, 100, 10), "ssnnbp": (784, 500, 10)}
 
 
 def bench_rule(name, images, labels, build_root, cpp_slice=3000):
     """A rule with its default parameters and windows on C++ standalone: compile seconds,
     samples/s over ``cpp_slice`` samples (one sixth of them evaluation slots) and the seconds of a
     full MNIST epoch extrapolated from them."""
-    rule_class, params_class, sizes = RULE_BENCHES[name]
-    rule = rule_class(params_class())
+    sizes = RULE_BENCHES[name]
+    rule = make_rule(name)
     state = rule.initial_state(sizes, np.random.default_rng(0))
     eval_part = cpp_slice // 6
     n_train = cpp_slice - eval_part
-    simulator = Simulator(rule, sizes, Windows(*rule_class.default_windows), None,
+    simulator = Simulator(rule, sizes, Windows(*rule.default_windows), None,
                           images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
                           device="cpp", build_directory=os.path.join(build_root, name))
-    result = {"network": "-".join(map(str, sizes)), "windows": list(rule_class.default_windows),
+    result = {"network": "-".join(map(str, sizes)), "windows": list(rule.default_windows),
               **{key: value for key, value in rule.describe().items()
                  if key in ("feedback", "batch_size")},
               "cpp_compile_seconds": round(simulator.compile(), 1)}
@@ -122,7 +119,7 @@ def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, e
 
 
 def _bench_biograd(images, labels, build_root, cpp_slice, runtime_slice, loop_slice, exact_slice):
-    rule = BioGrad(BioGradParameters())
+    rule = make_rule("biograd")
     state = rule.initial_state(SIZES, np.random.default_rng(0))
     results = {"network": "-".join(map(str, SIZES)),
                "windows": [WINDOWS.forward_steps, WINDOWS.feedback_steps]}
@@ -141,7 +138,7 @@ def _bench_biograd(images, labels, build_root, cpp_slice, runtime_slice, loop_sl
     results["per_sample_net_run_loop"] = _time_per_sample_loop(rule, state, images, labels,
                                                                loop_slice)
 
-    exact_rule = BioGrad(BioGradParameters(eligibility="exact"))
+    exact_rule = make_rule("biograd", {"eligibility": "exact"})
     exact = _simulator(exact_rule, images, labels, exact_slice, 0, "cpp", build_root, "exact")
     results["cpp_exact_compile_seconds"] = round(exact.compile(), 1)
     results["cpp_exact_eligibility"] = _time_run(exact, exact_rule, state, exact_slice)

@@ -15,6 +15,7 @@ import sys
 
 from plausigrad.models.errors import PlausigradError
 from plausigrad.protocols.devices import DEVICE_CHOICES
+from plausigrad.rules.registry import rule_names
 
 
 def _int_list(text):
@@ -37,7 +38,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(p):
-    p.add_argument("--rule", default="biograd", help="learning rule: biograd, emstdp or ssnnbp")
+    p.add_argument("--rule", default="biograd",
+                   help=f"learning rule: {', '.join(rule_names())} (rules installed by other "
+                        "packages register through the 'plausigrad.rules' entry points)")
     p.add_argument("--device", default="cpp", help=f"one of {', '.join(DEVICE_CHOICES)}")
     p.add_argument("--threads", type=int, default=0, help="OpenMP threads for --device cpp")
     p.add_argument("--hidden", type=_int_list, default=(500,), help="hidden sizes, e.g. 500 or 500,500")
@@ -91,8 +94,10 @@ def _add_run_options(p):
                    help="learning rate, one value or one per weight layer (e.g. 0.02,0.2)")
     p.add_argument("--bias-lr", type=float, default=None)
     p.add_argument("--lr-decay", type=float, default=0.7, help="learning-rate factor per epoch")
-    p.add_argument("--sleep-every", type=int, default=1000, help="samples between sleep blocks")
-    p.add_argument("--sleep-slots", type=int, default=20, help="slots per sleep block")
+    p.add_argument("--sleep-every", type=int, default=None,
+                   help="samples between sleep blocks (rules that sleep; default 1000)")
+    p.add_argument("--sleep-slots", type=int, default=None,
+                   help="slots per sleep block (rules that sleep; default 20)")
     p.add_argument("--sleep-lr", type=float, default=None, help="Hebbian step η_s of B in sleep")
     p.add_argument("--sleep-decay", type=float, default=None, help="decay λ_s of B per sleep slot")
     p.add_argument("--sleep-noise", type=float, default=None,
@@ -102,72 +107,78 @@ def _add_run_options(p):
     p.add_argument("--seed", type=int, default=0)
 
 
-#: Options that only one rule understands: option -> (rule, parameter name).
-_RULE_ONLY_OPTIONS = {"eligibility": ("biograd", "eligibility"),
-                      "bias_lr": ("biograd", "bias_learning_rate"),
-                      "sleep_lr": ("biograd", "sleep_learning_rate"),
-                      "sleep_decay": ("biograd", "sleep_decay"),
-                      "sleep_noise": ("biograd", "sleep_noise_rate"),
-                      "epsilon": ("emstdp", None), "error_reset": ("emstdp", None),
-                      "forward_reset": ("emstdp", None), "target_rate": ("emstdp", None),
-                      "hidden_threshold": ("emstdp", None), "output_threshold": ("emstdp", None),
-                      "error_threshold": ("emstdp", None),
-                      "derivative_gate": ("emstdp", "derivative_gate"),
-                      "phase2_restart": ("emstdp", "restart_phase2"),
-                      "gradient_scale": ("ssnnbp", "gradient_scale")}
+#: Options that set a rule parameter: option -> the parameter paths it may set, tried in order
+#: (``neuron.x``: field x of the rule's neuron parameters). The first path the chosen rule's
+#: parameter dataclass has is set; if it has none, giving the option is a one-line error.
+_PARAMETER_OPTIONS = {
+    "lr": ("learning_rate",), "batch_size": ("batch_size",), "bias_lr": ("bias_learning_rate",),
+    "feedback": ("feedback",), "feedback_init_scale": ("feedback_init_scale",),
+    "eligibility": ("eligibility",), "sleep_lr": ("sleep_learning_rate",),
+    "sleep_decay": ("sleep_decay",), "sleep_noise": ("sleep_noise_rate",),
+    "derivative_gate": ("derivative_gate",), "phase2_restart": ("restart_phase2",),
+    "gradient_scale": ("gradient_scale",),
+    "target_rate": ("target_rate", "neuron.output_target_rate"),
+    "epsilon": ("neuron.output_epsilon",), "error_reset": ("neuron.error_reset",),
+    "forward_reset": ("neuron.forward_reset",), "hidden_threshold": ("neuron.hidden_threshold",),
+    "output_threshold": ("neuron.output_threshold",),
+    "error_threshold": ("neuron.error_threshold",)}
+
+#: on/off options, stored as booleans
+_SWITCHES = ("derivative_gate", "phase2_restart")
 
 
-def _rule_params(args):
-    """The rule's parameters from the options; an option of another rule is a one-line error."""
+def _parameter_fields(params_class):
+    """{path: True} of the fields of a rule's parameter dataclass, with ``neuron.x`` for the
+    fields of a nested neuron dataclass."""
+    import dataclasses
+    paths = {}
+    for f in dataclasses.fields(params_class):
+        paths[f.name] = True
+        if dataclasses.is_dataclass(f.type):
+            paths.update({f"{f.name}.{g.name}": True for g in dataclasses.fields(f.type)})
+    return paths
+
+
+def _rule_params(args, params_class):
+    """The rule's parameters from the options; an option the rule does not have is a one-line
+    error. Values are validated by the parameter dataclasses themselves."""
     from plausigrad.models.errors import ConfigurationError
+    available = _parameter_fields(params_class)
     rule_params = {}
-    for option, (rule, key) in _RULE_ONLY_OPTIONS.items():
+    for option, paths in _PARAMETER_OPTIONS.items():
         value = getattr(args, option)
         if value is None:
             continue
-        if rule != args.rule:
-            raise ConfigurationError(f"option --{option.replace('_', '-')} applies only to "
-                                     f"--rule {rule}")
-        if option in ("derivative_gate", "phase2_restart"):
+        path = next((p for p in paths if p in available), None)
+        if path is None:
+            raise ConfigurationError(f"option --{option.replace('_', '-')} does not apply to "
+                                     f"rule {args.rule}")
+        if option in _SWITCHES:
             value = value == "on"
-        if key is not None:
-            rule_params[key] = value
-    if args.rule == "biograd":
-        rule_params.setdefault("eligibility", "factorised")
-        rule_params["feedback"] = args.feedback or "sleep"
-    elif args.feedback is not None:
-        rule_params["feedback"] = args.feedback
-    # EMSTDP neuron options; IntegrateAndFireParameters validates them (one-line errors), so the
-    # reset choices live once, in the model, without importing brian2 for --help.
-    neuron = {key: value for key, value in (("output_epsilon", args.epsilon),
-                                            ("error_reset", args.error_reset),
-                                            ("forward_reset", args.forward_reset),
-                                            ("output_target_rate", args.target_rate),
-                                            ("hidden_threshold", args.hidden_threshold),
-                                            ("output_threshold", args.output_threshold),
-                                            ("error_threshold", args.error_threshold))
-              if value is not None}
-    if neuron:
-        rule_params["neuron"] = neuron
-    for key, value in (("batch_size", args.batch_size), ("learning_rate", args.lr),
-                       ("feedback_init_scale", args.feedback_init_scale)):
-        if value is not None:
-            rule_params[key] = value
+        owner, _, name = path.rpartition(".")
+        (rule_params.setdefault(owner, {}) if owner else rule_params)[name] = value
     return rule_params
 
 
 def _config_from_args(args):
-    from plausigrad.protocols.training import RULES, RunConfig
-    rule_params = _rule_params(args) if args.rule in RULES else {}
-    default_windows = getattr(RULES.get(args.rule, (None,))[0], "default_windows", (20, 10))
+    from plausigrad.protocols.training import RunConfig
+    from plausigrad.rules.registry import make_rule, rule_class
+    cls = rule_class(args.rule)  # an unknown rule is a one-line error
+    rule_params = _rule_params(args, cls.parameters_class)
+    default_windows = cls.default_windows
+    sleep = {key: value for key, value in (("sleep_every", args.sleep_every),
+                                           ("sleep_slots", args.sleep_slots)) if value is not None}
+    if sleep and not make_rule(args.rule, rule_params).uses_sleep:
+        from plausigrad.models.errors import ConfigurationError
+        raise ConfigurationError(f"option --{next(iter(sleep)).replace('_', '-')} applies only "
+                                 "to rules that sleep (biograd with --feedback sleep)")
     forward = args.forward_steps if args.forward_steps is not None else default_windows[0]
     feedback = args.feedback_steps if args.feedback_steps is not None else default_windows[1]
     config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,
                        threads=args.threads, dataset=args.dataset, data_dir=args.data_dir,
                        train_limit=args.train_limit, test_limit=args.test_limit,
                        forward_steps=forward, feedback_steps=feedback,
-                       sleep_every=args.sleep_every, sleep_slots=args.sleep_slots,
-                       lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params,
+                       **sleep, lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params,
                        track_alignment=getattr(args, "track_alignment", None))
     config.make_rule()  # validate the rule's parameters before loading any data
     return config

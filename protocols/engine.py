@@ -350,8 +350,9 @@ class Simulator:
                            spikes=spikes, snapshots=snapshots)
 
 
-def slot_metrics(record, labels, forward_steps, target_rate=1.0):
-    """Loss and accuracy of the TRAIN and EVAL slots of a run (MSE on rates, argmax of counts)."""
+def slot_metrics(record, labels, forward_steps, loss):
+    """Loss (the rule's ``loss.metric`` of the forward-window counts) and accuracy (argmax of
+    the counts) of the TRAIN and EVAL slots of a run."""
     metrics = {}
     for kind, prefix in ((TRAIN, "train"), (EVAL, "test")):
         slots = record.kinds == kind
@@ -359,9 +360,7 @@ def slot_metrics(record, labels, forward_steps, target_rate=1.0):
             continue
         counts = record.output_counts[slots]
         y = labels[record.rows[slots]].astype(int)
-        rates = counts / forward_steps
-        target = target_rate * np.eye(counts.shape[1])[y]
-        metrics[f"{prefix}_loss"] = float(np.mean(0.5 * np.sum((rates - target) ** 2, axis=1)))
+        metrics[f"{prefix}_loss"] = loss.metric(counts, y, forward_steps)
         metrics[f"{prefix}_accuracy"] = float(np.mean(np.argmax(counts, axis=1) == y))
         metrics[f"{prefix}_samples"] = int(slots.sum())
     metrics["sleep_slots"] = int(np.sum(record.kinds == SLEEP))

@@ -23,23 +23,7 @@ from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES
 from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
 from plausigrad.protocols.schedule import SleepSchedule, Windows
-from plausigrad.rules.biograd import BioGrad, BioGradParameters
-from plausigrad.rules.emstdp import EMSTDP, EMSTDPParameters
-from plausigrad.rules.ssnnbp import SSNNBP, SSNNBPParameters
-
-RULES = {"biograd": (BioGrad, BioGradParameters), "emstdp": (EMSTDP, EMSTDPParameters),
-         "ssnnbp": (SSNNBP, SSNNBPParameters)}
-
-
-def metric_target_rate(rule):
-    """Target rate of the labelled output unit in the MSE-on-rates metric of ``rule``.
-
-    A rule states it as a ``target_rate`` attribute (EMSTDP: 1 spike/step) or as a parameter
-    (BioGrad's ``params.target_rate``); 1 if it says neither.
-    """
-    if hasattr(rule, "target_rate"):
-        return float(rule.target_rate)
-    return float(getattr(getattr(rule, "params", None), "target_rate", 1.0))
+from plausigrad.rules.registry import make_rule, rule_names
 
 
 @dataclass(frozen=True)
@@ -66,7 +50,7 @@ class RunConfig:
                                  #: analysis (plausigrad.analysis.alignment); None: off
 
     def __post_init__(self):
-        require_choice("rule", self.rule, tuple(RULES))
+        require_choice("rule", self.rule, rule_names())
         require_choice("device", self.device, DEVICE_CHOICES)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for size in self.hidden:
@@ -83,14 +67,10 @@ class RunConfig:
         return Windows(self.forward_steps, self.feedback_steps)
 
     def make_rule(self):
-        rule_class, params_class = RULES[self.rule]
-        try:
-            return rule_class(params_class(**self.rule_params))
-        except TypeError as exc:
-            raise ConfigurationError(f"bad parameters for rule {self.rule}: {exc}") from None
+        return make_rule(self.rule, self.rule_params)
 
     def sleep_schedule(self, rule):
-        if not getattr(rule, "uses_sleep", False):
+        if not rule.uses_sleep:
             return None
         return SleepSchedule(self.sleep_every, self.sleep_slots)
 
@@ -127,10 +107,20 @@ def _data(config):
 def _same_run(saved, wanted, finished_epochs):
     """Whether a checkpoint's configuration may be resumed as ``wanted``: equal in everything but
     the number of epochs, which may grow (to train a finished run further) but not fall below
-    the epochs already done."""
-    keys = (saved.keys() | wanted.keys()) - {"epochs"}
+    the epochs already done. Rule parameters are compared as resolved by the rule (defaults
+    filled in), so a checkpoint that spelled out a default matches one that left it out."""
+    keys = (saved.keys() | wanted.keys()) - {"epochs", "rule_params"}
     return (all(saved.get(key) == wanted.get(key) for key in keys)
+            and _resolved_rule(saved) == _resolved_rule(wanted)
             and wanted["epochs"] >= finished_epochs)
+
+
+def _resolved_rule(config_json):
+    """The rule description of a stored configuration (None if it no longer builds)."""
+    try:
+        return make_rule(config_json.get("rule"), config_json.get("rule_params")).describe()
+    except ConfigurationError:
+        return None
 
 
 def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None):
@@ -179,14 +169,16 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
         record = simulator.run(state, order, seed,
                                rule.learning_rate_values(len(sizes) - 1, lr_factor))
         state = record.state
-        entry = {"epoch": epoch + 1, **slot_metrics(record, labels, config.forward_steps, metric_target_rate(rule)),
+        entry = {"epoch": epoch + 1,
+                 **slot_metrics(record, labels, config.forward_steps, rule.loss),
                  "learning_rate_factor": lr_factor,
                  "run_seconds": round(record.run_seconds, 3),
                  "epoch_seconds": round(time.perf_counter() - started, 3),
                  "samples_per_second": round((n_train + n_eval) / record.run_seconds, 1),
                  "compile_seconds": simulator.compile_seconds,
-                 "cpu_cores": os.cpu_count(), **feedback_angles(record, state)}
-        log(format_epoch(entry))
+                 "cpu_cores": os.cpu_count(),
+                 **feedback_angles(record, state, rule.feedback_pairs(sizes))}
+        log(format_epoch(entry, dict(rule.feedback_pairs(sizes))))
         if epoch_hook is not None:
             entry.update(epoch_hook(epoch, record, state, n_train) or {})
         history.append(entry)
@@ -194,18 +186,18 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
                         {"kind": "sgd", "learning_rate_factor": lr_factor,
                          "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng)
         write_json(metrics_path, {"config": config.to_json(), "rule": rule.describe(),
-                                  "layer_sizes": sizes, "epochs": history})
+                                  "loss": rule.loss.name, "layer_sizes": sizes,
+                                  "epochs": history})
     return history
 
 
-def feedback_angles(record, state):
-    """angle(B^l, (W^{l+1})ᵀ) per layer at the end of the epoch, and across its sleep cycles."""
+def feedback_angles(record, state, pairs):
+    """angle(B^l, (W^{l+1})ᵀ) for each (feedback, forward) name pair at the end of the epoch,
+    and across its sleep cycles."""
     angles, per_cycle = {}, {}
-    for name in sorted(state):
-        if name.startswith("B"):
-            upper = f"W{int(name[1:]) + 1}"
-            angles[name] = angle_degrees(state[name], state[upper].T)
-            per_cycle[name] = [angle_degrees(c[name], c[upper].T) for c in record.cycle_state]
+    for name, upper in pairs:
+        angles[name] = angle_degrees(state[name], state[upper].T)
+        per_cycle[name] = [angle_degrees(c[name], c[upper].T) for c in record.cycle_state]
     result = {}
     if angles:
         result["feedback_angle_degrees"] = angles
@@ -214,13 +206,16 @@ def feedback_angles(record, state):
     return result
 
 
-def format_epoch(entry):
+def format_epoch(entry, pairs=None):
+    """One log line of an epoch's metrics; ``pairs`` maps feedback to forward names."""
+    pairs = pairs or {}
     text = (f"epoch {entry['epoch']}: train acc {entry.get('train_accuracy', float('nan')):.4f} "
             f"loss {entry.get('train_loss', float('nan')):.4f} | test acc "
             f"{entry.get('test_accuracy', float('nan')):.4f} | {entry['samples_per_second']:.0f} "
             f"samples/s, {entry['run_seconds']:.1f} s run")
     for name, angle in entry.get("feedback_angle_degrees", {}).items():
-        text += f" | angle({name}, W{int(name[1:]) + 1}ᵀ) {angle:.1f}°"
+        shown = "undefined" if angle is None else f"{angle:.1f}°"
+        text += f" | angle({name}, {pairs.get(name, '?')}ᵀ) {shown}"
     return text
 
 
@@ -245,7 +240,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],
-              **slot_metrics(record, labels, config.forward_steps, metric_target_rate(rule)),
+              **slot_metrics(record, labels, config.forward_steps, rule.loss),
               "samples_per_second": round(dataset.num_test / record.run_seconds, 1)}
     log(f"test accuracy {result['test_accuracy']:.4f} on {result['test_samples']} samples")
     return result

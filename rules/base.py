@@ -10,7 +10,9 @@ flags, the slot and batch durations); the rule returns a :class:`BuiltNetwork`. 
 knows about epochs, devices or files.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from plausigrad.models.errors import ConfigurationError, require_positive
 
@@ -68,15 +70,141 @@ class BuiltNetwork:
     namespace: dict = field(default_factory=dict)       #: constants the equations use
 
 
-class LearningRule:
-    """Base class of a plug-in rule. Subclasses set ``name`` and implement :meth:`build`."""
+@dataclass(frozen=True)
+class RuleParameters:
+    """What every rule's parameters have: the learning rates and the mini-batch size.
 
-    name = "abstract"
+    A rule's parameter dataclass derives from this one (frozen); its own ``__post_init__`` calls
+    ``super().__post_init__()`` first, so these two are validated once, here.
+
+    =================  ==========================================================================
+    field              meaning
+    =================  ==========================================================================
+    learning_rate      step size per weight layer: one value (broadcast) or one per layer
+    batch_size         samples per weight update (1: online)
+    =================  ==========================================================================
+    """
+
+    learning_rate: tuple = (0.01,)
+    batch_size: int = 1
+
+    #: how the learning rate is called in error messages (SSNN-BP: "learning rate (Δw_min)")
+    learning_rate_label = "learning rate"
+
+    def __post_init__(self):
+        object.__setattr__(self, "learning_rate",
+                           positive_tuple(self.learning_rate_label, self.learning_rate))
+        if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
+                or self.batch_size < 1):
+            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+
+    def layer_learning_rates(self, n_layers):
+        """One learning rate per weight layer (a single value is broadcast)."""
+        return per_layer("learning rates", self.learning_rate, n_layers)
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        """Values of the shared learning-rate variables (state name -> value), times ``factor``:
+        ``W{l}`` gets the rate of weight layer l."""
+        return {f"W{l}": rate * factor
+                for l, rate in enumerate(self.layer_learning_rates(n_layers), start=1)}
+
+
+@dataclass(frozen=True)
+class BiasedRuleParameters(RuleParameters):
+    """:class:`RuleParameters` of a rule whose neurons learn a bias ``b{l}`` per layer.
+
+    =================  ==========================================================================
+    bias_learning_rate step size of the biases (0 disables bias learning)
+    =================  ==========================================================================
+    """
+
+    bias_learning_rate: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if (isinstance(self.bias_learning_rate, bool)
+                or not isinstance(self.bias_learning_rate, (int, float, np.floating))
+                or not self.bias_learning_rate >= 0):
+            raise ConfigurationError(
+                f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
+
+    def learning_rate_values(self, n_layers, factor=1.0):
+        """As :meth:`RuleParameters.learning_rate_values`, plus ``b{l}`` for every layer."""
+        values = super().learning_rate_values(n_layers, factor)
+        values.update({f"b{l}": self.bias_learning_rate * factor
+                       for l in range(1, n_layers + 1)})
+        return values
+
+
+class LearningRule:
+    """Base class of a plug-in rule: the whole contract between a rule and the rest of plausigrad.
+
+    Class attributes a rule sets (the registry checks them when it loads a rule):
+
+    ======================  =====================================================================
+    ``name``                the registry name (``plausigrad train --rule NAME``)
+    ``parameters_class``    its :class:`RuleParameters` subclass (a frozen dataclass)
+    ``default_windows``     (forward_steps, feedback_steps) used when the user gives none
+    ``alignment_plugin``    ``"module:Class"`` of its alignment plug-in
+                            (:class:`plausigrad.analysis.alignment.AlignmentModel`), or None;
+                            a string, so that the rule does not import the analysis layer
+    ======================  =====================================================================
+
+    Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
+    :attr:`loss` (a :mod:`plausigrad.rules.losses` object), :meth:`state_layout`,
+    :meth:`feedback_name`, :meth:`feedback_pairs`, :meth:`initial_state`, :meth:`build`,
+    :meth:`describe`, :meth:`learning_rate_values`.
+    """
+
+    name = None
+    parameters_class = RuleParameters
+    default_windows = None
+    alignment_plugin = None
+
+    def __init__(self, params=None):
+        if params is None:
+            params = self.parameters_class()
+        if not isinstance(params, self.parameters_class):
+            raise ConfigurationError(f"rule {self.name} takes {self.parameters_class.__name__}, "
+                                     f"got {type(params).__name__}")
+        self.params = params
 
     @property
     def batch_size(self):
         """Samples per weight update (1: online)."""
-        return 1
+        return self.params.batch_size
+
+    @property
+    def uses_sleep(self):
+        """Whether the training timeline has sleep blocks for this rule (default: no)."""
+        return False
+
+    @property
+    def loss(self):
+        """The loss the rule descends (:mod:`plausigrad.rules.losses`)."""
+        raise NotImplementedError
+
+    def state_layout(self, layer_sizes):
+        """The learned state: name -> shape, exactly the arrays :meth:`initial_state` returns and
+        :meth:`build` declares (weights ``W{l}`` are (post, pre))."""
+        raise NotImplementedError
+
+    def feedback_name(self, layer, n_layers):
+        """Name of the state array that carries errors into hidden layer ``layer``, or None when
+        errors travel back through the forward weights (W^{l+1})ᵀ themselves (default)."""
+        return None
+
+    def feedback_pairs(self, layer_sizes):
+        """[(feedback name, forward name)]: feedback matrices shaped like the transpose of the
+        forward matrix above them (B^l against W^{l+1}), whose angle the trainer logs."""
+        n_layers = len(layer_sizes) - 1
+        layout = self.state_layout(layer_sizes)
+        pairs = []
+        for l in range(1, n_layers):
+            name = self.feedback_name(l, n_layers)
+            if name is not None and layout[name] == layout[f"W{l + 1}"][::-1]:
+                pairs.append((name, f"W{l + 1}"))
+        return pairs
 
     def build(self, context):
         """Return a :class:`BuiltNetwork` for ``context``."""
@@ -88,19 +216,9 @@ class LearningRule:
 
     def describe(self):
         """A dict of the rule's hyper-parameters, written into metrics and checkpoints."""
-        raise NotImplementedError
+        return {"rule": self.name, **asdict(self.params)}
 
     def learning_rate_values(self, n_layers, factor=1.0):
-        """Values of the shared learning-rate variables, scaled by a schedule ``factor``.
-
-        ``W{l}`` gets the rule's rate of weight layer l (``params.learning_rate``, one value or
-        one per layer); ``b{l}`` gets ``params.bias_learning_rate`` where the rule has biases.
-        """
-        rates = per_layer("learning rates", self.params.learning_rate, n_layers)
-        bias_rate = getattr(self.params, "bias_learning_rate", None)
-        values = {}
-        for l, rate in enumerate(rates, start=1):
-            values[f"W{l}"] = rate * factor
-            if bias_rate is not None:
-                values[f"b{l}"] = bias_rate * factor
-        return values
+        """Values of the shared learning-rate variables, scaled by a schedule ``factor``
+        (:meth:`RuleParameters.learning_rate_values`)."""
+        return self.params.learning_rate_values(n_layers, factor)

@@ -51,19 +51,19 @@ sleep_decay            λ_s     decay of B per sleep slot
 =====================  ======  ==========================================================
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronParameters,
                                                   compartment_layer)
 from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
-from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
-                                      require_rate)
+from plausigrad.models.errors import require_choice, require_positive, require_rate
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
-from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
-                                   positive_tuple)
+from plausigrad.rules.base import (BiasedRuleParameters, BuiltNetwork, LearningRule,
+                                   StateVariable, per_layer, positive_tuple)
 from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
+from plausigrad.rules.losses import RateMSE
 from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
 
 FEEDBACK_MODES = ("sleep", "fa", "symmetric")
@@ -88,7 +88,7 @@ LEARN_EVENT = {"learn": "learn_step > 0 and xsum > 0", "apply_batch": "batch_sta
 
 
 @dataclass(frozen=True)
-class BioGradParameters:
+class BioGradParameters(BiasedRuleParameters):
     """Hyper-parameters of the BioGrad rule (see the module docstring's table)."""
 
     learning_rate: tuple = (0.02, 0.2)
@@ -108,13 +108,7 @@ class BioGradParameters:
     neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
 
     def __post_init__(self):
-        object.__setattr__(self, "learning_rate", positive_tuple("learning rate",
-                                                                  self.learning_rate))
-        if not self.bias_learning_rate >= 0:
-            raise ConfigurationError(
-                f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        super().__post_init__()
         require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
         object.__setattr__(self, "init_std", positive_tuple("init_std", self.init_std))
@@ -126,29 +120,35 @@ class BioGradParameters:
         for name in ("target_rate", "input_rate", "sleep_noise_rate", "sleep_decay"):
             require_rate(name.replace("_", " "), getattr(self, name))
 
-    def layer_learning_rates(self, n_layers):
-        """One learning rate per weight layer (a single value is broadcast)."""
-        return per_layer("learning rates", self.learning_rate, n_layers)
-
 
 class BioGrad(LearningRule):
     """The BioGrad plug-in (see the module docstring)."""
 
     name = "biograd"
-
-    def __init__(self, params=None):
-        self.params = params or BioGradParameters()
-
-    @property
-    def batch_size(self):
-        return self.params.batch_size
+    parameters_class = BioGradParameters
+    default_windows = (20, 10)
+    alignment_plugin = "plausigrad.analysis.biograd_alignment:BioGradAlignment"
 
     @property
     def uses_sleep(self):
         return self.params.feedback == "sleep"
 
-    def describe(self):
-        return {"rule": self.name, **asdict(self.params)}
+    @property
+    def loss(self):
+        return RateMSE(self.params.target_rate)
+
+    def feedback_name(self, layer, n_layers):
+        return None if self.params.feedback == "symmetric" else f"B{layer}"
+
+    def state_layout(self, layer_sizes):
+        layout = {}
+        for l in range(1, len(layer_sizes)):
+            layout[f"W{l}"] = (layer_sizes[l], layer_sizes[l - 1])
+            layout[f"b{l}"] = (layer_sizes[l],)
+        for l in range(1, len(layer_sizes) - 1):
+            if self.feedback_name(l, len(layer_sizes) - 1):
+                layout[f"B{l}"] = (layer_sizes[l], layer_sizes[l + 1])
+        return layout
 
     def initial_state(self, layer_sizes, rng):
         p = self.params

@@ -85,7 +85,7 @@ Not implemented (off in every public script): the bias term β, dropout, the ``e
 presynaptic variant and the other loss options.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from brian2 import Synapses
@@ -104,8 +104,8 @@ from plausigrad.models.integrate_and_fire import (
     streaming_input,
 )
 from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
-from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
-                                   positive_tuple)
+from plausigrad.rules.base import BuiltNetwork, LearningRule, RuleParameters, StateVariable
+from plausigrad.rules.losses import RateMSE
 
 FEEDBACK_MODES = ("symmetric", "fa", "dfa")
 
@@ -141,7 +141,7 @@ ERROR_EVENTS = {"error_up": "error_positive", "error_down": "error_negative"}
 
 
 @dataclass(frozen=True)
-class EMSTDPParameters:
+class EMSTDPParameters(RuleParameters):
     """Hyper-parameters of EMSTDP (see the module docstring's table)."""
 
     learning_rate: tuple = (0.004,)
@@ -158,11 +158,7 @@ class EMSTDPParameters:
     neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
 
     def __post_init__(self):
-        object.__setattr__(self, "learning_rate", positive_tuple("learning rate",
-                                                                  self.learning_rate))
-        if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
-                or self.batch_size < 1):
-            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        super().__post_init__()
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
         if self.restart_phase2 not in (True, False):
             raise ConfigurationError(
@@ -190,34 +186,32 @@ class EMSTDPParameters:
             return self.derivative_gate
         return not (self.feedback == "dfa" and self.neuron.error_reset == "zero")
 
-    def layer_learning_rates(self, n_layers):
-        """One learning rate per weight layer (a single value is broadcast)."""
-        return per_layer("learning rates", self.learning_rate, n_layers)
-
 
 class EMSTDP(LearningRule):
     """The EMSTDP plug-in (see the module docstring)."""
 
     name = "emstdp"
+    parameters_class = EMSTDPParameters
     #: (forward_steps, feedback_steps) of the MNIST script: 49 + 49 counted steps + update step
     default_windows = (49, 50)
+    alignment_plugin = "plausigrad.analysis.emstdp_alignment:EMSTDPAlignment"
 
     @property
-    def target_rate(self):
-        """The labelled unit's target rate (spikes/step) of the MSE loss on output rates."""
-        return self.params.neuron.output_target_rate
+    def loss(self):
+        """MSE on output rates against ρ · one-hot, ρ = the neuron's ``output_target_rate``."""
+        return RateMSE(self.params.neuron.output_target_rate)
 
-    def __init__(self, params=None):
-        self.params = params or EMSTDPParameters()
-
-    @property
-    def batch_size(self):
-        return self.params.batch_size
-
-    uses_sleep = False
-
-    def describe(self):
-        return {"rule": self.name, **asdict(self.params)}
+    def state_layout(self, layer_sizes):
+        n_layers = len(layer_sizes) - 1
+        layout = {}
+        for l in range(1, n_layers + 1):
+            layout[f"W{l}"] = layout[f"rms{l}"] = (layer_sizes[l], layer_sizes[l - 1])
+        for l in range(1, n_layers):
+            name = self.feedback_name(l, n_layers)
+            if name is not None:
+                sender = layer_sizes[-1] if self.params.feedback == "dfa" else layer_sizes[l + 1]
+                layout[name] = (layer_sizes[l], sender)
+        return layout
 
     def feedback_name(self, layer, n_layers):
         """State name of the fixed feedback matrix into hidden layer ``layer`` (None if symmetric).

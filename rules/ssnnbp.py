@@ -53,17 +53,18 @@ window only drains the pipeline: it must be ≥ 2L − 1 steps (3 for one hidden
 default).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from brian2 import Synapses
 
 from plausigrad.models.composite_neuron import (composite_layer, spike_history_depth,
                                                 stochastic_input, wta_output_layer)
-from plausigrad.models.errors import ConfigurationError, require_positive, require_rate
+from plausigrad.models.errors import require_positive, require_rate
 from plausigrad.models.synapses import connect_all_to_all
-from plausigrad.rules.base import (BuiltNetwork, LearningRule, StateVariable, per_layer,
-                                   positive_tuple)
+from plausigrad.rules.base import (BiasedRuleParameters, BuiltNetwork, LearningRule,
+                                   StateVariable, per_layer, positive_tuple)
+from plausigrad.rules.losses import RateMSE
 
 #: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
 #: copy to every group: Brian2 adds the ``spike`` event to the dict it is given.
@@ -77,7 +78,7 @@ bgrad = bgrad * (1 - batch_start)
 
 
 @dataclass(frozen=True)
-class SSNNBPParameters:
+class SSNNBPParameters(BiasedRuleParameters):
     """Hyper-parameters of the SSNN-BP rule (see the module docstring's table)."""
 
     learning_rate: tuple = (0.0005, 0.0005)
@@ -87,42 +88,35 @@ class SSNNBPParameters:
     input_rate: float = 1.0
     init_std: tuple = (0.05, 0.1)
 
+    learning_rate_label = "learning rate (Δw_min)"
+
     def __post_init__(self):
-        object.__setattr__(self, "learning_rate", positive_tuple("learning rate (Δw_min)",
-                                                                  self.learning_rate))
+        super().__post_init__()
         object.__setattr__(self, "init_std", positive_tuple("init_std", self.init_std))
-        if isinstance(self.bias_learning_rate, bool) or not self.bias_learning_rate >= 0:
-            raise ConfigurationError(
-                f"bias learning rate must be >= 0 (0 disables), got {self.bias_learning_rate!r}")
         require_positive("gradient scale", self.gradient_scale)
         require_rate("input rate", self.input_rate)
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
-
-    def layer_learning_rates(self, n_layers):
-        return per_layer("learning rates", self.learning_rate, n_layers)
 
 
 class SSNNBP(LearningRule):
     """The SSNN-BP plug-in (see the module docstring)."""
 
     name = "ssnnbp"
+    parameters_class = SSNNBPParameters
     #: (T, drain): spike trains of T = 32 steps; 3 steps drain a one-hidden-layer pipeline
     default_windows = (32, 3)
-    #: the training metric's MSE compares win frequencies with a one-hot target of rate 1
-    #: (the softmax of a perfectly confident network); accuracy is the argmax of the wins
-    target_rate = 1.0
-    uses_sleep = False
-
-    def __init__(self, params=None):
-        self.params = params or SSNNBPParameters()
+    alignment_plugin = "plausigrad.analysis.ssnnbp_alignment:SSNNBPAlignment"
 
     @property
-    def batch_size(self):
-        return self.params.batch_size
+    def loss(self):
+        """The logged metric: MSE of the win frequencies against a one-hot target of rate 1."""
+        return RateMSE(1.0)
 
-    def describe(self):
-        return {"rule": self.name, **asdict(self.params)}
+    def state_layout(self, layer_sizes):
+        layout = {}
+        for l in range(1, len(layer_sizes)):
+            layout[f"W{l}"] = (layer_sizes[l], layer_sizes[l - 1])
+            layout[f"b{l}"] = (layer_sizes[l],)
+        return layout
 
     def initial_state(self, layer_sizes, rng):
         stds = per_layer("init_std values", self.params.init_std, len(layer_sizes) - 1)

@@ -397,11 +397,12 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--rule", "emstdp", "--feedback", "sleep"], "unknown feedback mode 'sleep'"),
-    (["--rule", "emstdp", "--eligibility", "exact"], "--eligibility applies only to --rule biograd"),
-    (["--rule", "biograd", "--epsilon", "2"], "--epsilon applies only to --rule emstdp"),
-    (["--rule", "ssnnbp", "--error-reset", "subtract"], "--error-reset applies only to --rule emstdp"),
+    (["--rule", "emstdp", "--eligibility", "exact"], "--eligibility does not apply to rule emstdp"),
+    (["--rule", "biograd", "--epsilon", "2"], "--epsilon does not apply to rule biograd"),
+    (["--rule", "ssnnbp", "--error-reset", "subtract"],
+     "--error-reset does not apply to rule ssnnbp"),
     (["--rule", "biograd", "--forward-reset", "subtract"],
-     "--forward-reset applies only to --rule emstdp"),
+     "--forward-reset does not apply to rule biograd"),
     (["--rule", "emstdp", "--epsilon", "0"], "output epsilon must be positive"),
     (["--rule", "emstdp", "--error-reset", "halve"],
      "unknown error reset 'halve'; choose one of: zero, subtract"),
@@ -413,7 +414,10 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     (["--rule", "emstdp", "--target-rate", "0"], "output target rate must be positive"),
     (["--rule", "emstdp", "--target-rate", "2"], "output target rate must be <= 1 spike/step"),
     (["--rule", "ssnnbp", "--hidden-threshold", "1"],
-     "--hidden-threshold applies only to --rule emstdp"),
+     "--hidden-threshold does not apply to rule ssnnbp"),
+    (["--rule", "emstdp", "--sleep-every", "10"], "--sleep-every applies only to rules that sleep"),
+    (["--rule", "biograd", "--feedback", "fa", "--sleep-slots", "3"],
+     "--sleep-slots applies only to rules that sleep"),
     (["--rule", "emstdp", "--hidden", ""], "at least one hidden layer"),
 ])
 def test_cli_rejects_bad_emstdp_options(tmp_path, args, fragment):
