@@ -28,7 +28,8 @@ def run_demo(out_dir, *, device="cpp", epochs=None, log=print):
         history = train(config, out_dir, resume=True, log=log)
     else:
         history = train(config, out_dir, log=log)
-    plot_learning_curves(history, os.path.join(out_dir, "learning_curves.png"))
+    plot_learning_curves(history, os.path.join(out_dir, "learning_curves.png"),
+                         config.make_rule().loss.label)
     from plausigrad.protocols.checkpoint import load_checkpoint
     _, state = load_checkpoint(out_dir)
     dataset = load_dataset(config.dataset)

@@ -153,8 +153,9 @@ def plot_raster(record, windows, path, groups=None):
     _save(fig, path)
 
 
-def plot_learning_curves(history, path):
-    """Train/test accuracy and train loss per epoch, and angle(B, Wᵀ) if logged."""
+def plot_learning_curves(history, path, loss_label="loss"):
+    """Train/test accuracy and train loss per epoch, and angle(B, Wᵀ) if logged; ``loss_label``
+    names the rule's loss (``rule.loss.label``)."""
     epochs = [e["epoch"] for e in history]
     has_angles = any("feedback_angle_degrees" in e for e in history)
     fig, axes = plt.subplots(1, 3 if has_angles else 2, figsize=(11 if has_angles else 8, 3.2),
@@ -170,7 +171,7 @@ def plot_learning_curves(history, path):
     ax.plot(epochs, [e.get("train_loss", np.nan) for e in history], "o-", label="train")
     ax.plot(epochs, [e.get("test_loss", np.nan) for e in history], "s--", label="test")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE loss on rates (1)")
+    ax.set_ylabel(loss_label)
     ax.legend(fontsize=7)
     if has_angles:
         ax = axes[2]

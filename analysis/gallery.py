@@ -104,7 +104,7 @@ def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(1
     import json
     with open(os.path.join(run_dir, "metrics.json")) as handle:
         history = json.load(handle)["epochs"]
-    plot_learning_curves(history, os.path.join(out_dir, "learning_curves.png"))
+    plot_learning_curves(history, os.path.join(out_dir, "learning_curves.png"), rule.loss.label)
     if any("alignment" in entry for entry in history):
         plot_alignment({rule.describe().get("feedback", rule_name): history},
                        os.path.join(out_dir, "alignment"))

@@ -34,6 +34,7 @@ import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel, rate_backprop
 from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.analysis.readout import slot_counts, slot_end_values
+from plausigrad.rules.losses import SoftmaxCrossEntropy
 from plausigrad.rules.ssnnbp import SSNNBP
 
 
@@ -87,18 +88,9 @@ def sample_updates(weights, biases, pixels, labels, steps, *, gradient_scale=1.0
             "nu": nusum}
 
 
-def cross_entropy_error(probabilities, labels):
-    """∂L/∂z^L = p − onehot(y) per sample, and the loss −log p_y."""
-    labels = np.asarray(labels, dtype=int)
-    error = np.array(probabilities, dtype=np.float64)
-    loss = -np.log(np.maximum(error[np.arange(len(labels)), labels], 1e-300))
-    error[np.arange(len(labels)), labels] -= 1.0
-    return error, loss
-
-
 def r1_gradients(weights, recorded, labels):
     """R1 (rate-network CE gradient) from the recorded rates, derivatives and mean softmax."""
-    error, loss = cross_entropy_error(recorded["rate"][-1], labels)
+    error, loss = SoftmaxCrossEntropy().output_error(recorded["rate"][-1], labels)
     gradients, errors = rate_backprop(weights, recorded, error)
     return gradients, errors, loss
 
@@ -170,5 +162,3 @@ class SSNNBPAlignment(AlignmentModel):
                 derivative.append(np.ones_like(z))
         return {"count": None, "rate": a, "derivative": derivative}
 
-    def output_error(self, rule, rates, labels):
-        return cross_entropy_error(rates, labels)

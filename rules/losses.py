@@ -35,6 +35,7 @@ class RateMSE:
 
     target_rate: float = 1.0
     name = "mse_on_rates"
+    label = "MSE loss on rates"
 
     def output_error(self, rates, labels):
         """∂L/∂a per sample, (n, K), and the loss per sample, (n,)."""
@@ -52,6 +53,7 @@ class SoftmaxCrossEntropy:
     """Cross-entropy of a softmax output (see the table)."""
 
     name = "softmax_cross_entropy"
+    label = "cross-entropy of the win frequencies"
 
     def output_error(self, probabilities, labels):
         """∂L/∂z = p − onehot(y) per sample, and the loss −log p_y per sample."""

@@ -64,7 +64,7 @@ from plausigrad.models.errors import require_positive, require_rate
 from plausigrad.models.synapses import connect_all_to_all
 from plausigrad.rules.base import (BiasedRuleParameters, BuiltNetwork, LearningRule,
                                    StateVariable, per_layer, positive_tuple)
-from plausigrad.rules.losses import RateMSE
+from plausigrad.rules.losses import SoftmaxCrossEntropy
 
 #: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
 #: copy to every group: Brian2 adds the ``spike`` event to the dict it is given.
@@ -108,8 +108,10 @@ class SSNNBP(LearningRule):
 
     @property
     def loss(self):
-        """The logged metric: MSE of the win frequencies against a one-hot target of rate 1."""
-        return RateMSE(1.0)
+        """Softmax cross-entropy: the WTA output samples the softmax (logged from the win counts,
+        :class:`~plausigrad.rules.losses.SoftmaxCrossEntropy`); accuracy is the argmax of the
+        wins."""
+        return SoftmaxCrossEntropy()
 
     def state_layout(self, layer_sizes):
         layout = {}
