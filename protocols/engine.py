@@ -253,28 +253,36 @@ class Simulator:
         for name, (owner, variable) in self._handles["built"].learning_rates.items():
             setattr(owner, variable, learning_rates[name])
 
-    def compile(self):
+    def compile(self, generate_only=False):
         """Generate and compile the standalone project (once); returns the compile seconds.
 
         The timeline built here only fixes the shape of the run (``n_train`` training slots);
         every run passes its own order through ``run_args``. On a machine without a GPU this is
-        how a CUDA build is checked.
+        how a CUDA build is checked. ``generate_only=True`` writes the source files without
+        compiling them (for tests that read the generated code); nothing is marked compiled.
         """
+        if generate_only:
+            self._generate()
+            build_standalone(self.build_directory, run=False, compile=False)
+            return None
         if not self.compiled:
-            timeline = self.timeline(np.arange(self.n_train))
-            activate_device(self.device_kind, self.build_directory, threads=self.threads)
-            net, namespace = self._build(timeline)
-            device.apply_run_args()
-            if self.device_kind == "cpp":
-                self._insert_seed_code()
-            net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
-                    report="text", report_period=60 * second)
+            self._generate()
             started = time.perf_counter()
             with self._build_lock():
                 build_standalone(self.build_directory, run=False)
             self.compile_seconds = time.perf_counter() - started
             self.compiled = True
         return self.compile_seconds
+
+    def _generate(self):
+        """Build the network on the standalone device and queue its one run (no compile yet)."""
+        timeline = self.timeline(np.arange(self.n_train))
+        activate_device(self.device_kind, self.build_directory, threads=self.threads)
+        net, namespace = self._build(timeline)
+        device.apply_run_args()
+        self._insert_seed_code()
+        net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
+                report="text", report_period=60 * second)
 
     def _build_lock(self):
         """An inter-process lock on the build directory: two processes that share a build (same
@@ -302,13 +310,21 @@ class Simulator:
         return started
 
     def _insert_seed_code(self):
-        """Seed the C++ random generators from the ``rng_seed`` run-time variable.
+        """Seed the standalone random generators from the ``rng_seed`` run-time variable.
 
         Brian2's ``seed()`` bakes a constant into the binary; reading a variable that
-        ``run_args`` sets lets every epoch use its own seed without recompiling.
+        ``run_args`` sets (inserted right after ``set_from_command_line``) lets every epoch use
+        its own seed without recompiling. C++: one generator per OpenMP thread. CUDA: brian2cuda's
+        ``random_number_buffer`` seeds cuRAND's host and device generators (what its own
+        ``seed()`` compiles to, ``brian2cuda/device.py``); the host copy of a ``run_args``
+        value is set before it is copied to the GPU (``templates/objects.cu``).
         """
-        from brian2 import prefs
         array = device.get_array_name(self._handles["rng"].variables["rng_seed"])
+        if self.device_kind == "cuda":
+            device.insert_code("main", f"brian::random_number_buffer.set_seed("
+                                       f"(unsigned long long)brian::{array}[0]);")
+            return
+        from brian2 import prefs
         threads = max(1, prefs.devices.cpp_standalone.openmp_threads)
         device.insert_code("main", f"for (int _i = 0; _i < {threads}; _i++) "
                                    f"brian::_random_generators[_i].seed("

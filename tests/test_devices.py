@@ -179,3 +179,24 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path):
     assert os.path.isfile(tmp_path / "cpp" / "main")
     # and back: runtime still works after a standalone build in the same process
     check_quantities(run_on("runtime"))
+
+
+@pytest.mark.parametrize("kind, main_file, seed_call", [
+    ("cpp", "main.cpp", "brian::_random_generators[_i].seed((unsigned long)brian::"),
+    pytest.param("cuda", "main.cu", "brian::random_number_buffer.set_seed((unsigned long long)"
+                                    "brian::", marks=pytest.mark.cuda)])
+def test_every_standalone_epoch_reads_its_seed_from_run_args(tmp_path, kind, main_file,
+                                                             seed_call):
+    """The generated main seeds the random generators from ``rng.rng_seed`` right after the
+    run_args are applied, on C++ and on CUDA (where the per-epoch seed was once never read)."""
+    from plausigrad.protocols.engine import Simulator
+    from plausigrad.protocols.schedule import Windows
+    from plausigrad.rules.registry import make_rule
+    rule = make_rule("ssnnbp")  # stochastic neurons: every spike depends on the seed
+    simulator = Simulator(rule, (6, 4, 3), Windows(3, 3), None, np.zeros((3, 6)), np.zeros(3),
+                          2, 1, device=kind, build_directory=str(tmp_path / kind))
+    simulator.compile(generate_only=True)
+    main = (tmp_path / kind / main_file).read_text()
+    applied = main.index("set_from_command_line(args);")
+    seeded = main.index(seed_call + "_array_rng_rng_seed[0]")
+    assert applied < seeded < main.index("brian_end()")
