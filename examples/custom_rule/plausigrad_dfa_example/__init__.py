@@ -1,0 +1,1 @@
+"""An example plausigrad rule installed from outside the package (see README.md)."""

@@ -1,0 +1,146 @@
+"""``dfa_if``: direct feedback alignment on non-leaky integrate-and-fire neurons, plain SGD.
+
+Source: direct feedback alignment (DFA), A. Nøkland, "Direct Feedback Alignment Provides
+Learning in Deep Neural Networks", NIPS 2016: every hidden layer receives the output error
+through its own fixed random matrix B^l, not through the forward weights. Here DFA is carried by
+the spiking two-phase network of plausigrad's EMSTDP neurons (Shrestha et al., ICONS 2019;
+``plausigrad.models.integrate_and_fire``): the same neurons and error units, built from the same
+blocks, but with DFA only, the derivative gate always on and a plain mini-batch SGD step instead
+of EMSTDP's RMS-normalised one (so the learned state is the weights alone).
+
+Per TRAIN slot, phase 1 (forward window, T_1 steps) counts every neuron's spikes n1; in phase 2
+the input keeps streaming, the output error units emit signed spikes σ_k from the loss, and they
+reach every hidden layer's error units through B^l (n_l × n_out); each error spike injects ±one
+threshold into its own soma, so the phase-2 counts n2 differ from n1 by about the error::
+
+    hidden error   E_j^l += Σ_k B^l_jk σ_k        (σ_j^l emitted only if n1_j^l > 0: the gate)
+    update         g_ji  = (1/B) Σ_b n1_i^pre (n2_j^post − n1_j^post) / T_1
+                   W_ji  ← clip(W_ji + η g_ji, −w_max, +w_max)     (every B samples)
+
+The loss is the MSE on output rates, ½‖ρ·onehot(y) − n1/T_1‖² (``plausigrad.rules.losses``).
+
+====================  ======  =======  ========================================================
+parameter             symbol  default  meaning
+====================  ======  =======  ========================================================
+learning_rate         η       0.01     step size per weight layer (one value or one per layer)
+batch_size            B       1        samples per update (1: online)
+weight_limit          w_max   1.0      weight clipping bound
+feedback_init_scale   s_B     1.0      B^l ~ U(−s_B/√n_out, s_B/√n_out), fixed
+neuron                -       -        IntegrateAndFireParameters (thresholds, ε, ρ, resets)
+====================  ======  =======  ========================================================
+
+learning_rate and batch_size are inherited from ``RuleParameters`` with its defaults. Fixed:
+input rate 1 (a white pixel spikes every step of both phases), somata restart at the start of
+phase 2, W^l ~ N(0, 3/fan_in).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from brian2 import Synapses
+from plausigrad.models.errors import require_positive
+from plausigrad.models.integrate_and_fire import (IF_SLOT_RESET, IntegrateAndFireParameters,
+                                                  error_thresholds, forward_thresholds, if_layer,
+                                                  streaming_input)
+from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
+from plausigrad.rules.base import BuiltNetwork, LearningRule, RuleParameters, StateVariable
+from plausigrad.rules.losses import RateMSE
+
+#: custom events of the presynaptic groups: the update step (neuron active in phase 1) and the
+#: first step of a mini-batch with samples pending
+EVENTS = {"learn": "learn_step > 0 and count > 0", "apply_batch": "batch_start > 0 and pending > 0"}
+PLASTICITY = "learning_rate : 1 (shared)\ngrad : 1  # Σ_b n1_pre (n2_post - n1_post)\n"
+ON_PRE = {"learn": "grad += count_pre * (n2_post - count_post)",
+          "apply_batch": "w = clip(w + learning_rate * grad / (pending_pre * forward_steps), "
+                         "-weight_limit, weight_limit)\ngrad = 0"}
+
+
+@dataclass(frozen=True)
+class DFAParameters(RuleParameters):
+    weight_limit: float = 1.0
+    feedback_init_scale: float = 1.0
+    neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
+
+    def __post_init__(self):
+        super().__post_init__()  # learning rates and batch size
+        for name in ("weight_limit", "feedback_init_scale"):
+            require_positive(name.replace("_", " "), getattr(self, name))
+        if isinstance(self.neuron, dict):  # from the CLI or a checkpoint's JSON
+            object.__setattr__(self, "neuron", IntegrateAndFireParameters(**self.neuron))
+
+
+class DirectFeedbackIF(LearningRule):
+    name = "dfa_if"
+    parameters_class = DFAParameters
+    default_windows = (20, 21)  # phase 1: 20 steps; phase 2: 20 error steps + the update step
+    alignment_plugin = "plausigrad_dfa_example.alignment:DirectFeedbackIFAlignment"
+
+    @property
+    def loss(self):
+        return RateMSE(self.params.neuron.output_target_rate)
+
+    def feedback_name(self, layer, n_layers):  # B: shaped like (W^{l+1})ᵀ; D: deeper layers
+        return f"B{layer}" if layer == n_layers - 1 else f"D{layer}"
+
+    def state_layout(self, sizes):
+        layout = {f"W{l}": (sizes[l], sizes[l - 1]) for l in range(1, len(sizes))}
+        layout.update({self.feedback_name(l, len(sizes) - 1): (sizes[l], sizes[-1])
+                       for l in range(1, len(sizes) - 1)})
+        return layout
+
+    def initial_state(self, sizes, rng):
+        p = self.params
+        forward_thresholds(sizes, p.neuron)  # validates the architecture (>= 1 hidden layer)
+        state = {}
+        for name, (n, m) in self.state_layout(sizes).items():  # m: fan-in, or n_out for B
+            if name.startswith("W"):
+                state[name] = rng.normal(0.0, np.sqrt(3.0 / m), size=(n, m))
+            else:
+                bound = p.feedback_init_scale / np.sqrt(m)
+                state[name] = rng.uniform(-bound, bound, size=(n, m))
+        return state
+
+    def build(self, ctx):
+        p, sizes, n_layers = self.params, ctx.layer_sizes, len(ctx.layer_sizes) - 1
+        p.layer_learning_rates(n_layers)  # validates the number of rates
+        thresholds = forward_thresholds(sizes, p.neuron)
+        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
+        layers = [streaming_input(sizes[0], ctx.pixel_expression, ctx.schedule_equations,
+                                  extra_events=dict(EVENTS))]
+        layers[0].run_regularly("count = 0", dt=ctx.slot_duration, when="start",
+                                name="input_slot_reset")
+        for l in range(1, n_layers + 1):
+            output = l == n_layers
+            layers.append(if_layer(
+                sizes[l], ctx.schedule_equations, role="output" if output else "hidden",
+                name=f"layer{l}", threshold=thresholds[l - 1], error_threshold=error_ths[l - 1],
+                target_expression=ctx.target_expression if output else None,
+                derivative_gate=True, error_reset=p.neuron.error_reset,
+                forward_reset=p.neuron.forward_reset,
+                extra_events=None if output else dict(EVENTS)))
+            layers[l].run_regularly(IF_SLOT_RESET, dt=ctx.slot_duration, when="start",
+                                    name=f"layer{l}_slot_reset")
+        for group in layers[:-1]:
+            group.run_on_event("apply_batch", "pending = 0")
+        synapses, state, rates = [], {}, {}
+        for l in range(1, n_layers + 1):
+            w = feedforward_synapses(layers[l - 1], layers[l], name=f"W{l}",
+                                     extra_model=PLASTICITY, extra_on_pre=ON_PRE,
+                                     extra_events={event: event for event in EVENTS})
+            state[f"W{l}"] = StateVariable(w, "w", (sizes[l], sizes[l - 1]))
+            rates[f"W{l}"] = (w, "learning_rate")
+            synapses.append(w)
+        for l in range(1, n_layers):  # DFA: fixed B^l from the output's error units into layer l
+            name = self.feedback_name(l, n_layers)
+            b = Synapses(layers[-1], layers[l], model="B : 1  # fixed feedback weight\n",
+                         on_pre={"up": "E_in_post += B", "down": "E_in_post -= B"},
+                         on_event={"up": "error_positive", "down": "error_negative"}, name=name)
+            connect_all_to_all(b)
+            state[name] = StateVariable(b, "B", (sizes[l], sizes[-1]))
+            synapses.append(b)
+        namespace = {"input_rate": 1.0, "error_scale": p.neuron.error_scale,
+                     "target_rate": p.neuron.output_target_rate, "restart_phase2": 1.0,
+                     "weight_limit": p.weight_limit, "batch_size": p.batch_size}
+        return BuiltNetwork(objects=layers + synapses, input_group=layers[0],
+                            output_group=layers[-1], state=state, learning_rates=rates,
+                            feedback_pairs=self.feedback_pairs(sizes), namespace=namespace)
