@@ -440,4 +440,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main, not this __main__ copy: the plug-ins subclass
+    # plausigrad.analysis.alignment.AlignmentModel, which alignment_model_for checks against
+    from plausigrad.analysis.alignment import main as module_main
+    module_main()

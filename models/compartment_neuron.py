@@ -57,23 +57,25 @@ from dataclasses import dataclass
 
 from brian2 import NeuronGroup
 
-from plausigrad.models.errors import require_positive
+from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.parameters import param
 
 
 @dataclass(frozen=True)
 class CompartmentNeuronParameters:
     """Constants of the discrete current-based LIF soma and its dendrites (all dimensionless)."""
 
-    basal_decay: float = 0.5
-    membrane_decay: float = 0.75
-    threshold: float = 0.5
-    surrogate_halfwidth: float = 0.5
+    basal_decay: float = param(0.5, "d_c: per-step decay of the basal current")
+    membrane_decay: float = param(0.75, "d_v: per-step decay of the membrane potential")
+    threshold: float = param(0.5, "V_th: firing threshold of the soma")
+    surrogate_halfwidth: float = param(0.5, "half-width of the rectangular pseudo-derivative ψ")
 
     def __post_init__(self):
         for name in ("basal_decay", "membrane_decay"):
             value = getattr(self, name)
-            if not 0 <= value < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ConfigurationError(f"{name.replace('_', ' ')} must lie in [0, 1), "
+                                         f"got {value!r}")
         require_positive("threshold", self.threshold)
         require_positive("surrogate_halfwidth", self.surrogate_halfwidth)
 

@@ -126,20 +126,28 @@ from plausigrad.models.compartment_neuron import compartments_of
 from plausigrad.models.encoders import bernoulli_source
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
                                       require_rate)
+from plausigrad.models.parameters import param
 
 
 @dataclass(frozen=True)
 class IntegrateAndFireParameters:
     """Threshold scales and error constants of the EMSTDP neurons (all dimensionless)."""
 
-    hidden_threshold: float = 0.5
-    output_threshold: float = 0.1
-    error_threshold: float = 0.5
-    output_epsilon: float = 3.0
-    output_target_rate: float = 1.0
-    error_scale: float = 1.0
-    error_reset: str = "subtract"
-    forward_reset: str = "zero"
+    hidden_threshold: float = param(0.5, "h_thr: scale of the hidden forward thresholds "
+                                    "(θ¹ = √(3 n_in)/2 · h_thr/(L+1))")
+    output_threshold: float = param(0.1, "o_thr: scale of the output forward threshold")
+    error_threshold: float = param(0.5, "e_thr: scale of the hidden error thresholds")
+    output_epsilon: float = param(3.0, "ε: output error threshold",
+                                  flags=("--epsilon", "--output-epsilon"))
+    output_target_rate: float = param(1.0, "ρ: the labelled output unit's target rate in "
+                                      "spikes/step (1, the code's; 0.7-0.8 train better)",
+                                      flags=("--target-rate", "--output-target-rate"))
+    error_scale: float = param(1.0, "κ: scale of the error injected into the soma")
+    error_reset: str = param("subtract", "error units after a spike: subtract (the code's "
+                             "rel=1, keeps the residual) or zero (rel=0, the public scripts)",
+                             choices=("zero", "subtract"))
+    forward_reset: str = param("zero", "forward somata after a spike: zero (the code) or "
+                               "subtract (keep the residual)", choices=("zero", "subtract"))
 
     def __post_init__(self):
         require_choice("error reset", self.error_reset, ERROR_RESETS)

@@ -1,7 +1,12 @@
 """Command-line interface: ``plausigrad train | eval | align | plot-alignment | audit | figures | demo |
 download``.
 
-Bad input (an unknown device or rule, a non-positive window, learning rate or layer size, a
+``plausigrad train RULE`` (or ``--rule RULE``) and ``audit`` take the options of the run
+(:class:`~plausigrad.protocols.training.RunConfig`) and of the rule's parameter dataclass, both
+generated from the dataclass fields (:func:`plausigrad.models.parameters.param`: one default, one
+help text); ``--config FILE.toml`` starts from an experiment file (:mod:`plausigrad.protocols.config`).
+
+Bad input (an unknown device or rule, an option the rule does not have, a non-positive window, learning rate or layer size, a
 missing or corrupt dataset file, a checkpoint of another configuration) is reported as ONE line
 ``plausigrad: error: ...`` with exit status 2, never as a traceback.
 
@@ -11,6 +16,7 @@ library layers keep their one-way dependencies (models <- rules <- protocols <- 
 """
 
 import argparse
+import dataclasses
 import sys
 
 from plausigrad.models.errors import PlausigradError
@@ -33,153 +39,168 @@ def _float_list(text):
 
 
 class _Parser(argparse.ArgumentParser):
+    rule = None  #: the rule whose options a train / audit parser carries
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --feedback must not mean --feedback-steps
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        if self.rule and message.startswith("unrecognized arguments: "):
+            option = message.split()[2].partition("=")[0]
+            owners = _rules_with_option(option)
+            if owners:
+                message = (f"option {option} does not apply to rule {self.rule} (it is an "
+                           f"option of {', '.join(owners)})")
+            else:
+                message = f"unknown option {option} (see {self.prog} --help)"
+        self.exit(2, f"plausigrad: error: {message}\n")
 
 
-def _add_run_options(p):
-    p.add_argument("--rule", default="biograd",
-                   help=f"learning rule: {', '.join(rule_names())} (rules installed by other "
-                        "packages register through the 'plausigrad.rules' entry points)")
-    p.add_argument("--device", default="cpp", help=f"one of {', '.join(DEVICE_CHOICES)}")
-    p.add_argument("--threads", type=int, default=0, help="OpenMP threads for --device cpp")
-    p.add_argument("--hidden", type=_int_list, default=(500,), help="hidden sizes, e.g. 500 or 500,500")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
-    p.add_argument("--data-dir", default=None,
-                   help="directory with the IDX .gz files (default: $PLAUSIGRAD_DATA_DIR, "
-                        "else the bundled MNIST subset)")
-    p.add_argument("--train-limit", type=int, default=None, help="use the first N training samples")
-    p.add_argument("--test-limit", type=int, default=None, help="use the first N test samples")
-    p.add_argument("--forward-steps", type=int, default=None,
-                   help="forward window T_f (steps; default biograd 20, emstdp 49 = phase 1, "
-                        "ssnnbp 32 = the spike-train length T)")
-    p.add_argument("--feedback-steps", type=int, default=None,
-                   help="feedback window T_b (steps; default biograd 10, emstdp 50 = phase 2 "
-                        "+ the update step, ssnnbp 3 = pipeline drain, >= 2L-1)")
-    p.add_argument("--gradient-scale", type=float, default=None,
-                   help="ssnnbp only: α, hidden gradient spike probability per unit of ν·f' "
-                        "(default 1)")
-    p.add_argument("--feedback", default=None,
-                   help="biograd: sleep (default), fa (fixed random B) or symmetric; "
-                        "emstdp: symmetric (default), fa or dfa (direct feedback alignment)")
-    p.add_argument("--eligibility", default=None, help="biograd only: factorised (default) or exact")
-    p.add_argument("--epsilon", type=float, default=None,
-                   help="emstdp only: output error threshold ε (default 3)")
-    p.add_argument("--target-rate", type=float, default=None,
-                   help="emstdp only: the labelled output unit's target rate ρ in spikes/step "
-                        "(default 1, the code's; 0.7-0.8 train better, README)")
-    p.add_argument("--hidden-threshold", type=float, default=None,
-                   help="emstdp only: scale h_thr of the hidden forward thresholds (default 0.5; "
-                        "θ¹ = √(3 n_in)/2 · h_thr/(L+1))")
-    p.add_argument("--output-threshold", type=float, default=None,
-                   help="emstdp only: scale o_thr of the output forward threshold (default 0.1)")
-    p.add_argument("--error-threshold", type=float, default=None,
-                   help="emstdp only: scale e_thr of the hidden error thresholds (default 0.5)")
-    p.add_argument("--error-reset", default=None,
-                   help="emstdp only: 'subtract' (default, the code's rel=1): error units "
-                        "subtract their threshold after a spike, keeping the residual; 'zero' "
-                        "(rel=0, the public scripts): reset to 0")
-    p.add_argument("--forward-reset", default=None,
-                   help="emstdp only: 'zero' (default, the code): forward somata reset to 0 "
-                        "after a spike; 'subtract': remove the threshold, keeping the residual")
-    p.add_argument("--derivative-gate", default=None, choices=("on", "off"),
-                   help="emstdp only: gate hidden error spikes by phase-1 activity "
-                        "(default: on, except dfa with --error-reset zero, the public scripts)")
-    p.add_argument("--phase2-restart", default=None, choices=("on", "off"),
-                   help="emstdp only: somata restart from rest at the start of phase 2 "
-                        "(default on; off = the public code's continuous membrane)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=_float_list, default=None,
-                   help="learning rate, one value or one per weight layer (e.g. 0.02,0.2)")
-    p.add_argument("--bias-lr", type=float, default=None)
-    p.add_argument("--lr-decay", type=float, default=0.7, help="learning-rate factor per epoch")
-    p.add_argument("--sleep-every", type=int, default=None,
-                   help="samples between sleep blocks (rules that sleep; default 1000)")
-    p.add_argument("--sleep-slots", type=int, default=None,
-                   help="slots per sleep block (rules that sleep; default 20)")
-    p.add_argument("--sleep-lr", type=float, default=None, help="Hebbian step η_s of B in sleep")
-    p.add_argument("--sleep-decay", type=float, default=None, help="decay λ_s of B per sleep slot")
-    p.add_argument("--sleep-noise", type=float, default=None,
-                   help="noise spike probability per step of hidden neurons in sleep")
-    p.add_argument("--feedback-init-scale", type=float, default=None,
-                   help="initial B ~ U(-s/sqrt(n), s/sqrt(n)), n = size of the layer above")
-    p.add_argument("--seed", type=int, default=0)
-
-
-#: Options that set a rule parameter: option -> the parameter paths it may set, tried in order
-#: (``neuron.x``: field x of the rule's neuron parameters). The first path the chosen rule's
-#: parameter dataclass has is set; if it has none, giving the option is a one-line error.
-_PARAMETER_OPTIONS = {
-    "lr": ("learning_rate",), "batch_size": ("batch_size",), "bias_lr": ("bias_learning_rate",),
-    "feedback": ("feedback",), "feedback_init_scale": ("feedback_init_scale",),
-    "eligibility": ("eligibility",), "sleep_lr": ("sleep_learning_rate",),
-    "sleep_decay": ("sleep_decay",), "sleep_noise": ("sleep_noise_rate",),
-    "derivative_gate": ("derivative_gate",), "phase2_restart": ("restart_phase2",),
-    "gradient_scale": ("gradient_scale",),
-    "target_rate": ("target_rate", "neuron.output_target_rate"),
-    "epsilon": ("neuron.output_epsilon",), "error_reset": ("neuron.error_reset",),
-    "forward_reset": ("neuron.forward_reset",), "hidden_threshold": ("neuron.hidden_threshold",),
-    "output_threshold": ("neuron.output_threshold",),
-    "error_threshold": ("neuron.error_threshold",)}
-
-#: on/off options, stored as booleans
-_SWITCHES = ("derivative_gate", "phase2_restart")
-
-
-def _parameter_fields(params_class):
-    """{path: True} of the fields of a rule's parameter dataclass, with ``neuron.x`` for the
-    fields of a nested neuron dataclass."""
-    import dataclasses
-    paths = {}
-    for f in dataclasses.fields(params_class):
-        paths[f.name] = True
-        if dataclasses.is_dataclass(f.type):
-            paths.update({f"{f.name}.{g.name}": True for g in dataclasses.fields(f.type)})
-    return paths
-
-
-def _rule_params(args, params_class):
-    """The rule's parameters from the options; an option the rule does not have is a one-line
-    error. Values are validated by the parameter dataclasses themselves."""
-    from plausigrad.models.errors import ConfigurationError
-    available = _parameter_fields(params_class)
-    rule_params = {}
-    for option, paths in _PARAMETER_OPTIONS.items():
-        value = getattr(args, option)
-        if value is None:
+def _rules_with_option(option):
+    """Names of the registered rules that have the command-line ``option``."""
+    from plausigrad.rules.registry import rule_class
+    owners = []
+    for name in rule_names():
+        try:
+            options = _fields_as_options(rule_class(name).parameters_class)
+        except PlausigradError:
             continue
-        path = next((p for p in paths if p in available), None)
-        if path is None:
-            raise ConfigurationError(f"option --{option.replace('_', '-')} does not apply to "
-                                     f"rule {args.rule}")
-        if option in _SWITCHES:
-            value = value == "on"
-        owner, _, name = path.rpartition(".")
-        (rule_params.setdefault(owner, {}) if owner else rule_params)[name] = value
-    return rule_params
+        if any(option in flags for _, flags, _ in options):
+            owners.append(name)
+    return owners
+
+
+def _on_off(text):
+    value = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}.get(
+        text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return value
+
+
+def _option_type(f):
+    """(argparse type, metavar) of a dataclass field, from its default or its annotation."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    kind = type(default) if default is not None else f.type
+    if kind is bool:
+        return _on_off, "on|off"
+    if kind is tuple:
+        ints = default is not None and all(isinstance(v, int) for v in default)
+        return (_int_list, "N[,N...]") if ints else (_float_list, "X[,X...]")
+    if kind is int:
+        return int, "N"
+    if kind is float:
+        return float, "X"
+    choices = f.metadata.get("choices")
+    return str, "|".join(choices) if choices else f.name.upper()
+
+
+def _fields_as_options(params_class, prefix=""):
+    """[(path, flags, field)] for every documented field, nested dataclasses flattened
+    (``neuron.threshold``); option names clash-free across the nesting."""
+    options, top = [], {f.name for f in dataclasses.fields(params_class)}
+    for f in dataclasses.fields(params_class):
+        if dataclasses.is_dataclass(f.type):
+            for path, flags, g in _fields_as_options(f.type, prefix=f"{f.name}."):
+                if any(flag[2:].replace("-", "_") in top for flag in flags):
+                    flags = tuple(f"--{f.name}-{flag[2:]}" for flag in flags)
+                options.append((path, flags, g))
+        elif "help" in f.metadata:
+            flags = f.metadata["flags"] or (f"--{f.name.replace('_', '-')}",)
+            options.append((prefix + f.name, flags, f))
+    return options
+
+
+def _add_field_options(p, params_class, dest_prefix, title, exclude=()):
+    """Add one option per documented field of ``params_class``: one default (the field's),
+    help text from the field's documentation (:func:`plausigrad.models.parameters.param`)."""
+    group = p.add_argument_group(f"{title} (defaults in brackets; {params_class.__name__})")
+    for path, flags, f in _fields_as_options(params_class):
+        if path in exclude:
+            continue
+        kind, metavar = _option_type(f)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = f.metadata["help"]
+        if default is not None:
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            text += f" [{'on' if default is True else 'off' if default is False else shown}]"
+        group.add_argument(*flags, dest=dest_prefix + path.replace(".", "__"), type=kind,
+                           metavar=metavar, default=None, help=text.replace("%", "%%"))
+
+
+def _collect(args, dest_prefix):
+    """The options given under ``dest_prefix`` as a nested dict (``neuron__x`` -> neuron.x)."""
+    values = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(dest_prefix) or value is None:
+            continue
+        *owners, name = dest[len(dest_prefix):].split("__")
+        target = values
+        for owner in owners:
+            target = target.setdefault(owner, {})
+        target[name] = value
+    return values
+
+
+def _add_run_options(p, rule):
+    """The options of ``train`` / ``audit`` for ``rule``: the run's (RunConfig) and the rule's
+    own, both generated from their dataclasses."""
+    from plausigrad.protocols.training import RunConfig
+    from plausigrad.rules.registry import rule_class
+    p.add_argument("rule_name", nargs="?", metavar="RULE", default=None,
+                   help=f"learning rule: {', '.join(rule_names())} (rules installed by other "
+                        "packages register through the 'plausigrad.rules' entry points); "
+                        "'plausigrad train RULE --help' lists the rule's options")
+    p.add_argument("--rule", dest="rule_option", default=None, help="the same as RULE")
+    p.add_argument("--config", default=None, metavar="FILE.toml",
+                   help="start from this experiment file (experiments/, or a run's config.toml); "
+                        "options given here override it")
+    _add_field_options(p, RunConfig, "run__", "run options", exclude=("rule", "track_alignment"))
+    _add_field_options(p, rule_class(rule).parameters_class, "rule__", f"{rule} parameters")
+
+
+def _rule_from_argv(argv):
+    """The rule a ``train`` / ``audit`` command line names (RULE or --rule), else None."""
+    if len(argv) < 2 or argv[0] not in ("train", "audit"):
+        return None
+    if not argv[1].startswith("-"):
+        return argv[1]
+    for i, token in enumerate(argv):
+        if token == "--rule" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--rule="):
+            return token.partition("=")[2]
+    for i, token in enumerate(argv):  # no rule given: the experiment file's
+        if token == "--config" and i + 1 < len(argv) or token.startswith("--config="):
+            from plausigrad.protocols.config import read_config
+            path = argv[i + 1] if token == "--config" else token.partition("=")[2]
+            return read_config(path).get("rule")
+    return None
 
 
 def _config_from_args(args):
+    """The RunConfig of a ``train`` / ``audit`` command line (+ its ``--config`` file)."""
+    from plausigrad.models.errors import ConfigurationError
+    from plausigrad.protocols.config import merge, read_config
     from plausigrad.protocols.training import RunConfig
-    from plausigrad.rules.registry import make_rule, rule_class
-    cls = rule_class(args.rule)  # an unknown rule is a one-line error
-    rule_params = _rule_params(args, cls.parameters_class)
-    default_windows = cls.default_windows
-    sleep = {key: value for key, value in (("sleep_every", args.sleep_every),
-                                           ("sleep_slots", args.sleep_slots)) if value is not None}
-    if sleep and not make_rule(args.rule, rule_params).uses_sleep:
-        from plausigrad.models.errors import ConfigurationError
-        raise ConfigurationError(f"option --{next(iter(sleep)).replace('_', '-')} applies only "
-                                 "to rules that sleep (biograd with --feedback sleep)")
-    forward = args.forward_steps if args.forward_steps is not None else default_windows[0]
-    feedback = args.feedback_steps if args.feedback_steps is not None else default_windows[1]
-    config = RunConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, device=args.device,
-                       threads=args.threads, dataset=args.dataset, data_dir=args.data_dir,
-                       train_limit=args.train_limit, test_limit=args.test_limit,
-                       forward_steps=forward, feedback_steps=feedback,
-                       **sleep, lr_decay=args.lr_decay, seed=args.seed, rule_params=rule_params,
-                       track_alignment=getattr(args, "track_alignment", None))
+    base = read_config(args.config) if args.config else {}
+    if args.rule_name and args.rule_option and args.rule_name != args.rule_option:
+        raise ConfigurationError(f"two rules given: {args.rule_name} and --rule "
+                                 f"{args.rule_option}")
+    rule = args.rule_name or args.rule_option or base.get("rule") or "biograd"
+    if base.get("rule", rule) != rule:
+        raise ConfigurationError(f"{args.config} is a {base['rule']} experiment, not {rule}")
+    run = merge(base, {"rule": rule, **_collect(args, "run__")})
+    run["rule_params"] = merge(base.get("rule_params", {}), _collect(args, "rule__"))
+    if getattr(args, "track_alignment", None) is not None:
+        run["track_alignment"] = args.track_alignment
+    given_sleep = [key for key in ("sleep_every", "sleep_slots")
+                   if getattr(args, f"run__{key}") is not None]
+    config = RunConfig.from_dict(run, source=args.config or "the command line")
+    if given_sleep and not config.make_rule().uses_sleep:
+        raise ConfigurationError(f"option --{given_sleep[0].replace('_', '-')} applies only to "
+                                 "rules that sleep (biograd with --feedback sleep)")
     config.make_rule()  # validate the rule's parameters before loading any data
     return config
 
@@ -237,12 +258,16 @@ def _cmd_download(args):
         print(path)
 
 
-def build_parser():
+def build_parser(rule=None):
+    """The parser; ``train`` and ``audit`` carry the options of ``rule`` (default biograd)."""
+    rule = rule or "biograd"
     parser = _Parser(prog="plausigrad", description=__doc__.split("\n")[0])
+    parser.rule = rule
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a network; metrics + checkpoint every epoch")
-    _add_run_options(p)
+    p.rule = rule
+    _add_run_options(p, rule)
     p.add_argument("--out", default="results/run", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.set_defaults(func=_cmd_train)
@@ -262,7 +287,8 @@ def build_parser():
 
     p = sub.add_parser("audit", help="locality audit of a rule's plasticity, read off its "
                                      "generated Brian2 model")
-    _add_run_options(p)
+    p.rule = rule
+    _add_run_options(p, rule)
     p.add_argument("--format", default="text", help="text, markdown or json")
     p.add_argument("--out", default=None, help="also write the report to this file")
     p.set_defaults(func=_cmd_audit)
@@ -307,9 +333,18 @@ def build_parser():
     return parser
 
 
+def parse_args(argv):
+    """Parse a command line: the parser is built for the rule it names (see :func:`build_parser`)."""
+    return build_parser(_rule_from_argv(argv)).parse_args(argv)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        try:
+            args = parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a usage error, already printed in one line
+            return exc.code
         args.func(args)
     except PlausigradError as exc:
         print(f"plausigrad: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -23,34 +24,46 @@ from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES
 from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
 from plausigrad.protocols.schedule import SleepSchedule, Windows
-from plausigrad.rules.registry import make_rule, rule_names
+from plausigrad.models.parameters import param
+from plausigrad.protocols.config import CONFIG_FILE, write_config
+from plausigrad.rules.registry import make_rule, rule_class, rule_names
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run (written into checkpoints and metrics)."""
+    """Everything that defines a training run (written into checkpoints, metrics and the run's
+    ``config.toml``). The command line's general options are generated from these fields; the
+    windows default to the rule's ``default_windows``."""
 
-    rule: str = "biograd"
-    hidden: tuple = (500,)
-    epochs: int = 5
-    device: str = "cpp"
-    threads: int = 0
-    dataset: str = "mnist"
-    data_dir: str = None
-    train_limit: int = None
-    test_limit: int = None
-    forward_steps: int = 20
-    feedback_steps: int = 10
-    sleep_every: int = 1000
-    sleep_slots: int = 20
-    lr_decay: float = 0.7
-    seed: int = 0
+    rule: str = param("biograd", "learning rule")
+    hidden: tuple = param((500,), "hidden layer sizes, e.g. 500 or 500,100")
+    epochs: int = param(5, "epochs to train (with --resume: may grow to train further)")
+    device: str = param("cpp", "runtime, cpp (C++ standalone) or cuda (CUDA standalone)",
+                        choices=DEVICE_CHOICES)
+    threads: int = param(0, "OpenMP threads for --device cpp (0: none)")
+    dataset: str = param("mnist", "mnist or fashion-mnist")
+    data_dir: str = param(None, "directory with the IDX .gz files (default: "
+                                "$PLAUSIGRAD_DATA_DIR, else the bundled MNIST subset)")
+    train_limit: int = param(None, "use the first N training samples")
+    test_limit: int = param(None, "use the first N test samples")
+    forward_steps: int = param(None, "forward window T_f in steps (default: the rule's)")
+    feedback_steps: int = param(None, "feedback window T_b in steps (default: the rule's)")
+    sleep_every: int = param(1000, "samples between sleep blocks (rules that sleep)")
+    sleep_slots: int = param(20, "slots per sleep block (rules that sleep)")
+    lr_decay: float = param(0.7, "learning-rate factor per epoch")
+    seed: int = param(0, "random seed (initial weights, shuffles, spikes)")
     rule_params: dict = field(default_factory=dict)
-    track_alignment: int = None  #: snapshot the learned state every N slots for the alignment
-                                 #: analysis (plausigrad.analysis.alignment); None: off
+    track_alignment: int = param(None, "measure gradient alignment to backprop every N slots "
+                                       "(training samples plus sleep slots) on a fixed probe set")
 
     def __post_init__(self):
         require_choice("rule", self.rule, rule_names())
+        if self.forward_steps is None or self.feedback_steps is None:
+            forward, feedback = rule_class(self.rule).default_windows
+            if self.forward_steps is None:
+                object.__setattr__(self, "forward_steps", forward)
+            if self.feedback_steps is None:
+                object.__setattr__(self, "feedback_steps", feedback)
         require_choice("device", self.device, DEVICE_CHOICES)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for size in self.hidden:
@@ -68,6 +81,25 @@ class RunConfig:
 
     def make_rule(self):
         return make_rule(self.rule, self.rule_params)
+
+    @classmethod
+    def from_dict(cls, values, source="configuration"):
+        """A RunConfig from a dict (a TOML file, a stored config); unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigurationError(f"unknown key {unknown[0]!r} in {source} (known: "
+                                     f"{', '.join(sorted(names))})")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigurationError(f"bad value in {source}: {exc}") from None
+
+    def resolved(self):
+        """This configuration with every rule parameter spelled out (defaults included)."""
+        params = self.make_rule().describe()
+        params.pop("rule")
+        return {**self.to_json(), "rule_params": json.loads(json.dumps(params, default=str))}
 
     def sleep_schedule(self, rule):
         if not rule.uses_sleep:
@@ -153,6 +185,10 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
                                   "continue it or choose another --out")
         rng = np.random.default_rng(config.seed)
         state, first_epoch, history = rule.initial_state(sizes, rng), 0, []
+    os.makedirs(out_dir, exist_ok=True)
+    write_config(out_dir, config.resolved(),
+                 header=f"plausigrad {config.rule}: resolved configuration of this run.\n"
+                        f"Repeat it with: plausigrad train --config {CONFIG_FILE} --out DIR")
     build_dir = os.path.join(build_root or default_build_root(),
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,

@@ -10,11 +10,13 @@ flags, the slot and batch durations); the rule returns a :class:`BuiltNetwork`. 
 knows about epochs, devices or files.
 """
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.parameters import param
 
 
 def positive_tuple(name, values):
@@ -70,6 +72,11 @@ class BuiltNetwork:
     namespace: dict = field(default_factory=dict)       #: constants the equations use
 
 
+#: option spellings of the learning rates (the short ones first: they are the documented ones)
+LR_FLAGS = ("--lr", "--learning-rate")
+BIAS_LR_FLAGS = ("--bias-lr", "--bias-learning-rate")
+
+
 @dataclass(frozen=True)
 class RuleParameters:
     """What every rule's parameters have: the learning rates and the mini-batch size.
@@ -85,13 +92,21 @@ class RuleParameters:
     =================  ==========================================================================
     """
 
-    learning_rate: tuple = (0.01,)
-    batch_size: int = 1
+    learning_rate: tuple = param((0.01,), "learning rate, one value or one per weight layer "
+                                 "(e.g. 0.02,0.2)", flags=LR_FLAGS)
+    batch_size: int = param(1, "samples per weight update (1: online)")
 
     #: how the learning rate is called in error messages (SSNN-BP: "learning rate (Δw_min)")
     learning_rate_label = "learning rate"
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # nested parameters given as a dict (CLI, TOML, JSON)
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(f.type) and isinstance(value, dict):
+                try:
+                    object.__setattr__(self, f.name, f.type(**value))
+                except TypeError as exc:
+                    raise ConfigurationError(f"bad {f.name} parameters: {exc}") from None
         object.__setattr__(self, "learning_rate",
                            positive_tuple(self.learning_rate_label, self.learning_rate))
         if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
@@ -118,7 +133,8 @@ class BiasedRuleParameters(RuleParameters):
     =================  ==========================================================================
     """
 
-    bias_learning_rate: float = 0.0
+    bias_learning_rate: float = param(0.0, "step size of the biases (0 disables)",
+                                      flags=BIAS_LR_FLAGS)
 
     def __post_init__(self):
         super().__post_init__()

@@ -51,7 +51,7 @@ sleep_decay            λ_s     decay of B per sleep slot
 =====================  ======  ==========================================================
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,9 +59,10 @@ from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronP
                                                   compartment_layer)
 from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
 from plausigrad.models.errors import require_choice, require_positive, require_rate
+from plausigrad.models.parameters import param
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
-from plausigrad.rules.base import (BiasedRuleParameters, BuiltNetwork, LearningRule,
-                                   StateVariable, per_layer, positive_tuple)
+from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, BuiltNetwork,
+                                   LearningRule, StateVariable, per_layer, positive_tuple)
 from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
 from plausigrad.rules.losses import RateMSE
 from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
@@ -91,21 +92,31 @@ LEARN_EVENT = {"learn": "learn_step > 0 and xsum > 0", "apply_batch": "batch_sta
 class BioGradParameters(BiasedRuleParameters):
     """Hyper-parameters of the BioGrad rule (see the module docstring's table)."""
 
-    learning_rate: tuple = (0.02, 0.2)
-    bias_learning_rate: float = 0.0
-    batch_size: int = 8
-    eligibility: str = "factorised"
-    feedback: str = "sleep"
-    error_quantum: float = 0.125
-    target_rate: float = 0.8
-    input_rate: float = 1.0
-    init_std: tuple = (0.01, 0.1)
-    feedback_init_scale: float = None  # None: 1.0 for fa, 0.1 for sleep (see the table)
-    sleep_noise_rate: float = 0.1
-    sleep_learning_rate: float = 0.0025
-    sleep_decay: float = 0.005
-    dithered_errors: bool = True
-    neuron: CompartmentNeuronParameters = field(default_factory=CompartmentNeuronParameters)
+    learning_rate: tuple = param((0.02, 0.2), "η: SGD step of the feedforward weights, one "
+                                 "value or one per weight layer", flags=LR_FLAGS)
+    bias_learning_rate: float = param(0.0, "η_b: SGD step of the biases (0 disables)",
+                                      flags=BIAS_LR_FLAGS)
+    batch_size: int = param(8, "samples per weight update")
+    eligibility: str = param("factorised", "eligibility form: factorised ψ̄·x̄ or exact "
+                             "(per-synapse trace)", choices=ELIGIBILITY_FORMS)
+    feedback: str = param("sleep", "sleep (plastic B aligned in sleep), fa (fixed random B) or "
+                          "symmetric (B = Wᵀ)", choices=FEEDBACK_MODES)
+    error_quantum: float = param(0.125, "q: error carried by one error event")
+    target_rate: float = param(0.8, "y_on: target rate of the labelled output unit "
+                               "(spikes/step)")
+    input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel")
+    init_std: tuple = param((0.01, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer")
+    feedback_init_scale: float = param(None, "s: initial B ~ U(-s/√n, s/√n), n = size of the "
+                                       "layer above (default 1 for fa, 0.1 for sleep)")
+    sleep_noise_rate: float = param(0.1, "r_s: noise spike probability per step of hidden "
+                                    "neurons in sleep", flags=("--sleep-noise",
+                                                               "--sleep-noise-rate"))
+    sleep_learning_rate: float = param(0.0025, "η_s: Hebbian step of B in sleep",
+                                       flags=("--sleep-lr", "--sleep-learning-rate"))
+    sleep_decay: float = param(0.005, "λ_s: decay of B per sleep slot")
+    dithered_errors: bool = param(True, "error units start from U[0,1) (unbiased) instead of 1/2")
+    neuron: CompartmentNeuronParameters = param(factory=CompartmentNeuronParameters,
+                                                help="soma and dendrite constants")
 
     def __post_init__(self):
         super().__post_init__()

@@ -85,7 +85,7 @@ Not implemented (off in every public script): the bias term β, dropout, the ``e
 presynaptic variant and the other loss options.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from brian2 import Synapses
@@ -104,7 +104,9 @@ from plausigrad.models.integrate_and_fire import (
     streaming_input,
 )
 from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
-from plausigrad.rules.base import BuiltNetwork, LearningRule, RuleParameters, StateVariable
+from plausigrad.models.parameters import param
+from plausigrad.rules.base import (LR_FLAGS, BuiltNetwork, LearningRule, RuleParameters,
+                                   StateVariable)
 from plausigrad.rules.losses import RateMSE
 
 FEEDBACK_MODES = ("symmetric", "fa", "dfa")
@@ -144,18 +146,26 @@ ERROR_EVENTS = {"error_up": "error_positive", "error_down": "error_negative"}
 class EMSTDPParameters(RuleParameters):
     """Hyper-parameters of EMSTDP (see the module docstring's table)."""
 
-    learning_rate: tuple = (0.004,)
-    batch_size: int = 10
-    feedback: str = "symmetric"
-    derivative_gate: bool = None
-    input_rate: float = 1.0
-    rms_decay: float = 0.9
-    rms_epsilon: float = 1e-8
-    weight_limit: float = 1.0
-    feedback_init_scale: float = 1.0
-    init_scale: float = 1.0
-    restart_phase2: bool = True
-    neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
+    learning_rate: tuple = param((0.004,), "η: step size, one value or one per weight layer",
+                                 flags=LR_FLAGS)
+    batch_size: int = param(10, "samples per update (the code's)")
+    feedback: str = param("symmetric", "symmetric (dfa=0), fa (fixed random B, dfa=1) or dfa "
+                          "(direct from the output, dfa=2)", choices=FEEDBACK_MODES)
+    derivative_gate: bool = param(None, "gate hidden error spikes by phase-1 activity "
+                                  "(default: on, except dfa with --error-reset zero, the public "
+                                  "scripts)")
+    input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel (fr)")
+    rms_decay: float = param(0.9, "ρ of the RMS normaliser (the code's)")
+    rms_epsilon: float = param(1e-8, "ε_m of the RMS normaliser (the code's)")
+    weight_limit: float = param(1.0, "w_max: weights are clipped to [-w_max, w_max]")
+    feedback_init_scale: float = param(1.0, "s: B ~ U(-s/√n, s/√n), n = size of the "
+                                       "error-sending layer")
+    init_scale: float = param(1.0, "s: W^l ~ N(0, (s·√(3/fan_in))²)")
+    restart_phase2: bool = param(True, "somata restart from rest at the start of phase 2 "
+                                 "(off = the public code's continuous membrane)",
+                                 flags=("--phase2-restart", "--restart-phase2"))
+    neuron: IntegrateAndFireParameters = param(factory=IntegrateAndFireParameters,
+                                               help="thresholds and error constants")
 
     def __post_init__(self):
         super().__post_init__()
@@ -171,8 +181,6 @@ class EMSTDPParameters(RuleParameters):
         require_rate("input rate", self.input_rate)
         if not 0 <= self.rms_decay < 1:
             raise ConfigurationError(f"rms decay must lie in [0, 1), got {self.rms_decay!r}")
-        if isinstance(self.neuron, dict):
-            object.__setattr__(self, "neuron", IntegrateAndFireParameters(**self.neuron))
 
     @property
     def gated(self):

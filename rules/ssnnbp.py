@@ -62,8 +62,9 @@ from plausigrad.models.composite_neuron import (composite_layer, spike_history_d
                                                 stochastic_input, wta_output_layer)
 from plausigrad.models.errors import require_positive, require_rate
 from plausigrad.models.synapses import connect_all_to_all
-from plausigrad.rules.base import (BiasedRuleParameters, BuiltNetwork, LearningRule,
-                                   StateVariable, per_layer, positive_tuple)
+from plausigrad.models.parameters import param
+from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, BuiltNetwork,
+                                   LearningRule, StateVariable, per_layer, positive_tuple)
 from plausigrad.rules.losses import SoftmaxCrossEntropy
 
 #: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
@@ -81,12 +82,14 @@ bgrad = bgrad * (1 - batch_start)
 class SSNNBPParameters(BiasedRuleParameters):
     """Hyper-parameters of the SSNN-BP rule (see the module docstring's table)."""
 
-    learning_rate: tuple = (0.0005, 0.0005)
-    bias_learning_rate: float = 0.0
-    gradient_scale: float = 1.0
-    batch_size: int = 1
-    input_rate: float = 1.0
-    init_std: tuple = (0.05, 0.1)
+    learning_rate: tuple = param((0.0005, 0.0005), "Δw_min: weight change per coincidence, "
+                                 "one value or one per weight layer", flags=LR_FLAGS)
+    bias_learning_rate: float = param(0.0, "Δw_b: bias change per gradient event (0: fixed)",
+                                      flags=BIAS_LR_FLAGS)
+    gradient_scale: float = param(1.0, "α: hidden gradient spike probability per unit of ν·f'")
+    batch_size: int = param(1, "1 = online, every step (the rule); > 1 for analysis")
+    input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel")
+    init_std: tuple = param((0.05, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer")
 
     learning_rate_label = "learning rate (Δw_min)"
 

@@ -93,8 +93,8 @@ def _checkpoint_of(out, argv, finished_epochs):
     """A checkpoint as ``plausigrad train argv`` would leave it after ``finished_epochs``."""
     import numpy as np
     from plausigrad.protocols.checkpoint import save_checkpoint
-    from plausigrad.protocols.cli import _config_from_args, build_parser
-    config = _config_from_args(build_parser().parse_args(["train", "--out", str(out), *argv]))
+    from plausigrad.protocols.cli import _config_from_args, parse_args
+    config = _config_from_args(parse_args(["train", "--out", str(out), *argv]))
     save_checkpoint(str(out), finished_epochs, {"W1": np.zeros((2, 2))}, config.to_json(),
                     {"kind": "sgd"}, np.random.default_rng(0))
     return config.to_json()

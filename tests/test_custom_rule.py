@@ -220,18 +220,11 @@ def test_figures_from_the_trained_run(trained, tmp_path):
 
 @pytest.mark.slow
 def test_figures_trains_then_draws(installed, tmp_path):
-    """``figures`` without a checkpoint trains with alignment tracking first. Known plausigrad
-    bug (every rule, built-ins too): the tracker measures in a child process
-    ``python -m plausigrad.analysis.alignment``, where the module runs as ``__main__``, so
-    ``alignment_model_for`` checks the plug-in against ``__main__.AlignmentModel`` while every
-    plug-in subclasses ``plausigrad.analysis.alignment.AlignmentModel``: "... is not an
-    AlignmentModel". This test is an expected failure for exactly that message, and passes
-    unchanged once it is fixed."""
+    """``figures`` without a checkpoint trains with alignment tracking first: the tracker
+    measures in a child process (``python -m plausigrad.analysis.alignment``), which must accept
+    an external plug-in (it once compared against ``__main__.AlignmentModel`` and refused all)."""
     env, _ = installed
     done = run(env, "-m", "plausigrad.protocols.cli", "figures", "--rule", RULE, *TINY,
                "--probe-size", "8", "--out", str(tmp_path))
-    if done.returncode != 0 and "is not an AlignmentModel" in done.stderr:
-        pytest.xfail("alignment tracking child process rejects every plug-in (__main__ "
-                     "double import in plausigrad.analysis.alignment)")
     assert done.returncode == 0, done.stderr[-3000:]
     _figures_written(tmp_path, ("dynamics", "raster", "learning_curves", "alignment"))

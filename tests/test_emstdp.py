@@ -426,8 +426,8 @@ def test_cli_rejects_bad_emstdp_options(tmp_path, args, fragment):
 
 
 def test_cli_neuron_options_reach_the_thresholds():
-    from plausigrad.protocols.cli import _config_from_args, build_parser
-    args = build_parser().parse_args(
+    from plausigrad.protocols.cli import _config_from_args, parse_args
+    args = parse_args(
         ["train", "--rule", "emstdp", "--hidden", "100", "--hidden-threshold", "1.0",
          "--output-threshold", "0.2", "--error-threshold", "0.25", "--error-reset", "zero"])
     neuron = _config_from_args(args).make_rule().params.neuron

@@ -34,11 +34,12 @@ input rate 1 (a white pixel spikes every step of both phases), somata restart at
 phase 2, W^l ~ N(0, 3/fan_in).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from brian2 import Synapses
 from plausigrad.models.errors import require_positive
+from plausigrad.models.parameters import param
 from plausigrad.models.integrate_and_fire import (IF_SLOT_RESET, IntegrateAndFireParameters,
                                                   error_thresholds, forward_thresholds, if_layer,
                                                   streaming_input)
@@ -57,16 +58,15 @@ ON_PRE = {"learn": "grad += count_pre * (n2_post - count_post)",
 
 @dataclass(frozen=True)
 class DFAParameters(RuleParameters):
-    weight_limit: float = 1.0
-    feedback_init_scale: float = 1.0
-    neuron: IntegrateAndFireParameters = field(default_factory=IntegrateAndFireParameters)
+    weight_limit: float = param(1.0, "w_max: weights are clipped to [-w_max, w_max]")
+    feedback_init_scale: float = param(1.0, "s_B: B^l ~ U(-s_B/√n_out, s_B/√n_out), fixed")
+    neuron: IntegrateAndFireParameters = param(factory=IntegrateAndFireParameters,
+                                               help="thresholds and error constants")
 
     def __post_init__(self):
-        super().__post_init__()  # learning rates and batch size
+        super().__post_init__()  # learning rates, batch size, a neuron given as a dict
         for name in ("weight_limit", "feedback_init_scale"):
             require_positive(name.replace("_", " "), getattr(self, name))
-        if isinstance(self.neuron, dict):  # from the CLI or a checkpoint's JSON
-            object.__setattr__(self, "neuron", IntegrateAndFireParameters(**self.neuron))
 
 
 class DirectFeedbackIF(LearningRule):
