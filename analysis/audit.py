@@ -41,6 +41,8 @@ from brian2.synapses.synapses import SynapticPathway
 from brian2.utils.logger import BrianLogger
 from brian2.utils.stringtools import get_identifiers
 
+from plausigrad.models.compartments import compartments
+
 LOCAL_SOURCES = ("synapse", "pre", "post", "phase", "constant", "noise")
 CLOCK_NAMES = {"t", "dt", "t_in_timesteps"}
 RANDOM_FUNCTIONS = {"rand", "randn", "poisson"}
@@ -206,15 +208,24 @@ class _Model:
                 return [("non-local", f"global quantity: shared variable {base} of {owner.name} "
                                       "that changes during the run")]
             return [("constant", f"shared parameter {base}")]
-        compartment = getattr(owner, "_compartments", {}).get(base, "")
+        compartment = compartments(owner).get(base, "")
         return [(side, compartment)]
+
+
+def synaptic_pathways(synapses):
+    """The ``SynapticPathway`` objects of a ``Synapses`` object (its on-event code blocks).
+
+    The one place that reads a Brian2 private attribute (``Synapses._pathways``; Brian2 has no
+    public accessor); ``tests/test_audit.py`` fails if Brian2 renames or changes it.
+    """
+    return tuple(synapses._pathways)
 
 
 def _code_blocks(obj):
     """(owner for suffix-free names, code) of every statement block of a Brian2 object."""
     blocks = []
     if isinstance(obj, Synapses):
-        blocks += [(obj, pathway.code) for pathway in obj._pathways]
+        blocks += [(obj, pathway.code) for pathway in synaptic_pathways(obj)]
     if isinstance(obj, NeuronGroup):
         blocks += [(obj, code) for code in getattr(obj, "event_codes", {}).values()]
     for child in getattr(obj, "contained_objects", []):
@@ -268,7 +279,7 @@ def audit_objects(objects, namespace, rule="custom", slot_steps=None):
     for obj in model.objects:
         if not isinstance(obj, Synapses):
             continue
-        blocks = list(obj._pathways) + [c for c in obj.contained_objects
+        blocks = list(synaptic_pathways(obj)) + [c for c in obj.contained_objects
                                         if isinstance(c, CodeRunner)
                                         and not isinstance(c, SynapticPathway)]
         for block in blocks:

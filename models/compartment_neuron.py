@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 from brian2 import NeuronGroup
 
+from plausigrad.models.compartments import compartments_of, declare_compartments
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.parameters import param
 
@@ -105,16 +106,6 @@ u : 1            # [apical] accumulated error signal
 err : 1          # [apical] error unit: quantised, gated copy of u awaiting emission as events
 dither : 1       # [apical] U[0,1) drawn once per slot, start value of the error unit
 '''
-
-def compartments_of(equations):
-    """{variable: compartment} from the ``# [compartment]`` tags of model equations."""
-    table = {}
-    for line in equations.strip().splitlines():
-        name, _, comment = line.partition("#")
-        if comment.strip().startswith("["):
-            table[name.split(":")[0].strip()] = comment.strip()[1:].split("]")[0]
-    return table
-
 
 #: Which compartment each state variable belongs to (the ``[tag]`` of COMPARTMENT_STATE's
 #: comments), e.g. ``u`` -> "apical"; the locality audit names compartments with it.
@@ -216,5 +207,4 @@ def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
     group.run_regularly(step, when="groups", name=f"{name}_step")
     group.run_on_event("error_positive", "err -= 1")
     group.run_on_event("error_negative", "err += 1")
-    group._compartments = compartments_of(COMPARTMENT_STATE + COMPARTMENT_READOUTS)
-    return group
+    return declare_compartments(group, COMPARTMENT_STATE + COMPARTMENT_READOUTS)

@@ -21,7 +21,7 @@ input_rate  r_in    1.0      spike probability per step of a white pixel
 
 from brian2 import NeuronGroup
 
-from plausigrad.models.compartment_neuron import compartments_of
+from plausigrad.models.compartments import declare_compartments
 
 INPUT_STATE = '''
 xhat : 1    # [axon] outgoing presynaptic trace
@@ -53,8 +53,7 @@ def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, r
     group = NeuronGroup(n_inputs, model,
                         threshold=f"{gate} > 0 and pixel > 0 and rand() < input_rate * pixel",
                         reset=reset, events=extra_events, name=name)
-    group._compartments = compartments_of(state)  # read by the locality audit
-    return group
+    return declare_compartments(group, state)  # read by the locality audit
 
 
 def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="input",

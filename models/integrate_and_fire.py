@@ -122,7 +122,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from brian2 import NeuronGroup
-from plausigrad.models.compartment_neuron import compartments_of
+from plausigrad.models.compartments import declare_compartments
 from plausigrad.models.encoders import bernoulli_source
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
                                       require_rate)
@@ -273,8 +273,7 @@ def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_thre
     group.run_regularly(step, when="groups", name=f"{name}_step")
     for event, code in error_on_event(error_reset).items():
         group.run_on_event(event, code)
-    group._compartments = compartments_of(IF_STATE)  # read by the locality audit
-    return group
+    return declare_compartments(group, IF_STATE)  # read by the locality audit
 
 
 #: Bookkeeping of the streaming input: its phase-1 spike count (n1 of the presynaptic side of

@@ -96,3 +96,25 @@ def test_cli_audit_writes_markdown(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "plausigrad.protocols.cli", "audit", "--format",
                           "yaml"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_brian2_adapter_reads_the_synaptic_pathways():
+    """synaptic_pathways is the one reader of Brian2's private Synapses._pathways: this fails
+    if Brian2 renames it or changes what it holds."""
+    from brian2.synapses.synapses import SynapticPathway
+    from plausigrad.analysis.audit import synaptic_pathways
+    group = NeuronGroup(2, "v : 1", threshold="v > 1", events={"other": "v > 2"})
+    synapses = Synapses(group, group, "w : 1", on_pre={"pre": "v += w", "extra": "w += 1"},
+                        on_post="w -= 1", on_event={"extra": "other"})
+    pathways = synaptic_pathways(synapses)
+    assert all(isinstance(p, SynapticPathway) for p in pathways)
+    assert sorted(p.code.strip() for p in pathways) == ["v += w", "w += 1", "w -= 1"]
+
+
+def test_compartment_tags_are_declared_beside_the_group():
+    from plausigrad.models.compartments import compartments, declare_compartments
+    group = declare_compartments(NeuronGroup(1, "v : 1\nc : 1"), "v : 1  # [soma] m\nc : 1\n"
+                                 "r = v / 2 : 1  # [axon] readout")
+    assert compartments(group) == {"v": "soma", "r": "axon"}
+    assert compartments(NeuronGroup(1, "v : 1")) == {}
+    assert not hasattr(group, "_compartments")
