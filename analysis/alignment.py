@@ -55,6 +55,7 @@ from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import TRAIN
 from plausigrad.protocols.angles import angle_degrees, format_angle
 from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.recorders import Probes
 
 #: Names of the per-layer quantities, in table order.
 QUANTITIES = ("feedback_angle", "error_angle", "update_angle_r1", "update_angle_r2",
@@ -192,8 +193,8 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
     probe_rule = model.probe_rule(rule, n_samples)
     simulator = Simulator(probe_rule, layer_sizes, windows, None, images, labels, n_samples, 0,
                           device="runtime", runtime_target=runtime_target,
-                          probes=model.error_probes(layer_sizes) or {
-                              model.input_group: (("xhat",), (0,))})
+                          recorders=[Probes(model.error_probes(layer_sizes) or {
+                              model.input_group: (("xhat",), (0,))})])
     learning_rates = model.learning_rates(rule, n_layers)
     rates = {f"W{l}": learning_rates[l - 1] for l in range(1, n_layers + 1)}
     rates.update({name: 0.0 for name in state if not name.startswith("W")})

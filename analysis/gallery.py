@@ -27,6 +27,7 @@ from plausigrad.models.errors import ConfigurationError
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule
 from plausigrad.protocols.training import RunConfig, train
 
@@ -56,7 +57,8 @@ def record_dynamics(rule, layer_sizes, windows, state, images, labels, *, n_samp
                               + spec.synapse_extra, synapses)}
     sleep = SleepSchedule(n_samples, 1) if rule.uses_sleep else None
     simulator = Simulator(probe_rule, layer_sizes, windows, sleep, images[:n_samples + 1],
-                          labels[:n_samples + 1], n_samples, 1, device="runtime", probes=probes)
+                          labels[:n_samples + 1], n_samples, 1, device="runtime",
+                          recorders=[Probes(probes)])
     rates = model.learning_rates(rule, len(layer_sizes) - 1)
     learning_rates = {f"W{l}": rates[l - 1] for l in range(1, len(layer_sizes))}
     learning_rates.update({f"b{l}": 0.0 for l in range(1, len(layer_sizes))})

@@ -17,9 +17,10 @@ The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
 
 Data flow inside a run: a 2-D ``TimedArray`` ``pixels`` holds every data row (training rows, then
 evaluation rows); ``slot_row(t)`` picks the row a slot presents and ``slot_kind(t)`` what the slot
-does (:mod:`plausigrad.protocols.schedule`). The output spike counts are recorded once per slot by
-a ``StateMonitor`` clocked at the slot duration; the feedback and feedforward weights are recorded
-once per sleep cycle so the alignment of B with Wᵀ can be followed across sleep blocks.
+does (:mod:`plausigrad.protocols.schedule`). What is recorded is a list of recorder objects
+(:mod:`plausigrad.protocols.recorders`): always the output spike counts once per slot and, when
+the run sleeps, the feedback and feedforward weights once per sleep cycle (so the alignment of B
+with Wᵀ can be followed across sleep blocks); probes and state snapshots on request.
 """
 
 import contextlib
@@ -29,15 +30,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import (Network, NeuronGroup, SpikeMonitor, StateMonitor, TimedArray, defaultclock,
-                    device, ms, second, seed as brian_seed)
+from brian2 import (Network, NeuronGroup, TimedArray, defaultclock, device, ms, second,
+                    seed as brian_seed)
 from brian2.utils.filelock import FileLock
 
-from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.errors import ConfigurationError
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
 from plausigrad.protocols.angles import angle_degrees  # noqa: F401  (re-exported for training)
 from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
+from plausigrad.protocols.recorders import OutputCounts, SleepCycles
 from plausigrad.protocols.schedule import build_timeline
 from plausigrad.rules.base import NetworkContext
 
@@ -79,9 +81,9 @@ class EpochRecord:
     rows: np.ndarray            #: data row of every slot
     cycle_state: list           #: per sleep cycle: {name: array} of feedback/feedforward pairs
     run_seconds: float          #: wall time of the simulation itself
-    probes: dict = None         #: name -> {"t": steps, variable: (n_indices, n_steps)}
+    probes: dict = None         #: name -> {"t": steps, variable: (n_indices, n_steps)} (``Probes``)
     spikes: dict = None         #: group name -> (neuron indices, spike steps)
-    snapshots: list = None      #: [(slot index, learned state)] every ``snapshot_every`` slots
+    snapshots: list = None      #: [(slot index, learned state)] (the ``Snapshots`` recorder)
 
 
 class Simulator:
@@ -102,19 +104,15 @@ class Simulator:
     device : {"runtime", "cpp", "cuda"}
     build_directory : str
         Standalone project directory (keyed by the caller on everything that changes the code).
-    probes : dict, optional
-        ``{object name: (variables, indices)}``: record these variables of a few neurons or
-        synapses at every step (for figures), plus a ``SpikeMonitor`` on every neuron group.
-        Probes record just before the thresholds, so the soma is seen before its reset.
-        Recording costs little beyond training because only the given indices are stored.
-    snapshot_every : int, optional
-        Record the whole learned state at the start of every ``snapshot_every``-th slot of the
-        training part (slot 0 included), e.g. for alignment tracking; part of the compiled code.
+    recorders : sequence of :class:`~plausigrad.protocols.recorders.Recorder`, optional
+        What else the run records (:mod:`plausigrad.protocols.recorders`: ``Probes`` for figures,
+        ``Snapshots`` for alignment tracking); part of the compiled network. The output counts
+        and, when the run sleeps, the feedback/forward pairs per sleep cycle are always recorded.
     """
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
                  device="cpp", build_directory=None, threads=0, runtime_target="cython",
-                 probes=None, snapshot_every=None):
+                 recorders=()):
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)
@@ -122,10 +120,7 @@ class Simulator:
         self.n_train, self.n_eval = n_train, n_eval
         self.device_kind, self.build_directory = device, build_directory
         self.threads, self.runtime_target = threads, runtime_target
-        self.probes = probes or {}
-        if snapshot_every is not None:
-            require_positive("snapshot interval (slots)", snapshot_every)
-        self.snapshot_every = snapshot_every
+        self.recorders = [OutputCounts(), SleepCycles(), *recorders]
         if device == "runtime" and runtime_target == "numpy" and rule.batch_size > 1:
             # Known problem: on the numpy target the apply_batch pathway corrupts other synaptic
             # arrays (B changed in fa mode); cython and C++ standalone agree exactly.
@@ -154,47 +149,16 @@ class Simulator:
             schedule_equations=schedule_equations(),
             slot_duration=self.slot_duration)
         built = self.rule.build(ctx)
-        counts = StateMonitor(built.output_group, "count", record=True, dt=self.slot_duration,
-                              when="start", order=-10, name="output_counts")
-        objects = list(built.objects) + [counts]
-        cycle_monitors = {}
-        if self.sleep is not None and built.feedback_pairs:
-            cycle = (self.sleep.every_samples + self.sleep.slots) * self.slot_duration
-            for names in built.feedback_pairs:
-                for name in names:
-                    var = built.state[name]
-                    cycle_monitors[name] = StateMonitor(var.owner, var.variable, record=True,
-                                                        dt=cycle, when="start", order=-10,
-                                                        name=f"{name}_per_cycle")
-            objects += list(cycle_monitors.values())
-        snapshot_monitors = {}
-        if self.snapshot_every:
-            for name, var in built.state.items():
-                snapshot_monitors[name] = StateMonitor(
-                    var.owner, var.variable, record=True, when="start", order=-10,
-                    dt=self.snapshot_every * self.slot_duration, name=f"{name}_snapshots")
-            objects += list(snapshot_monitors.values())
-        by_name = {obj.name: obj for obj in built.objects}
-        probe_monitors, spike_monitors = {}, {}
-        for name, (variables, indices) in self.probes.items():
-            probe_monitors[name] = StateMonitor(by_name[name], list(variables), record=list(indices),
-                                                when="thresholds", order=-1,
-                                                name=f"{name}_probe")
-        if self.probes:
-            for obj in built.objects:
-                if isinstance(obj, NeuronGroup):
-                    spike_monitors[obj.name] = SpikeMonitor(obj, name=f"{obj.name}_spikes")
-        objects += list(probe_monitors.values()) + list(spike_monitors.values())
+        objects = list(built.objects)
+        for recorder in self.recorders:
+            objects += recorder.attach(self, built)
         rng = NeuronGroup(1, "rng_seed : integer (shared)", name="rng")
         objects.append(rng)
         namespace = {**built.namespace, "slot_kind": slot_kind, "slot_row": slot_row,
                      "pixels": pixels, "labels": labels,
                      "forward_steps": self.windows.forward_steps,
                      "slot_steps": self.windows.slot_steps, "slot_duration": self.slot_duration}
-        self._handles = dict(built=built, counts=counts, cycle_monitors=cycle_monitors,
-                             slot_kind=slot_kind, slot_row=slot_row, rng=rng,
-                             probe_monitors=probe_monitors, spike_monitors=spike_monitors,
-                             snapshot_monitors=snapshot_monitors)
+        self._handles = dict(built=built, slot_kind=slot_kind, slot_row=slot_row, rng=rng)
         return Network(objects), namespace
 
     def inspect(self, train_order=(0,)):
@@ -331,39 +295,12 @@ class Simulator:
                                    f"(unsigned long)brian::{array}[0] + _i);")
 
     def _collect(self, timeline, elapsed):
-        h = self._handles
-        counts = np.asarray(h["counts"].count).T  # (records, n_output): record s = end of slot s-1
-        output_counts = counts[1:timeline.n_slots]
+        fields = {"probes": {}, "spikes": {}, "snapshots": []}
+        for recorder in self.recorders:
+            fields.update(recorder.collect(self, timeline))
         state = {name: self._unflat(name, view[:]) for name, view in self._state_views().items()}
-        cycle_state = []
-        if h["cycle_monitors"]:
-            series = {name: np.asarray(getattr(mon, h["built"].state[name].variable))
-                      for name, mon in h["cycle_monitors"].items()}
-            n_records = min(s.shape[1] for s in series.values())
-            for r in range(n_records):
-                cycle_state.append({name: self._unflat(name, s[:, r]) for name, s in series.items()})
-        probes = {}
-        for name, mon in h["probe_monitors"].items():
-            probes[name] = {"t": np.round(np.asarray(mon.t / STEP)).astype(int),
-                            "indices": list(self.probes[name][1])}
-            for variable in self.probes[name][0]:
-                probes[name][variable] = np.asarray(getattr(mon, variable))
-        spikes = {name: (np.asarray(mon.i), np.round(np.asarray(mon.t / STEP)).astype(int))
-                  for name, mon in h["spike_monitors"].items()}
-        snapshots = []
-        if h["snapshot_monitors"]:
-            series = {name: np.asarray(getattr(mon, h["built"].state[name].variable))
-                      for name, mon in h["snapshot_monitors"].items()}
-            first_eval = int(np.flatnonzero(timeline.kinds >= EVAL)[0])
-            for r in range(min(s.shape[1] for s in series.values())):
-                slot = r * self.snapshot_every
-                if slot < first_eval:
-                    snapshots.append((slot, {name: self._unflat(name, s[:, r])
-                                             for name, s in series.items()}))
-        return EpochRecord(state=state, output_counts=output_counts,
-                           kinds=timeline.kinds[:-1].astype(int), rows=timeline.rows[:-1].astype(int),
-                           cycle_state=cycle_state, run_seconds=elapsed, probes=probes,
-                           spikes=spikes, snapshots=snapshots)
+        return EpochRecord(state=state, kinds=timeline.kinds[:-1].astype(int),
+                           rows=timeline.rows[:-1].astype(int), run_seconds=elapsed, **fields)
 
 
 def slot_metrics(record, labels, forward_steps, loss):

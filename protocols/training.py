@@ -23,6 +23,7 @@ from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, r
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES
 from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
+from plausigrad.protocols.recorders import Snapshots
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.models.parameters import param
 from plausigrad.protocols.config import CONFIG_FILE, write_config
@@ -194,7 +195,8 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
                           labels, n_train, n_eval, device=config.device,
                           build_directory=build_dir, threads=config.threads,
-                          snapshot_every=config.track_alignment)
+                          recorders=[Snapshots(config.track_alignment)] if config.track_alignment
+                          else [])
     log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
         f"{n_eval} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):

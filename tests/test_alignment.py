@@ -20,6 +20,7 @@ from plausigrad.analysis.readout import slot_counts, slot_spike_array
 from plausigrad.models.compartment_neuron import CompartmentNeuronParameters
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import Windows
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
@@ -102,7 +103,8 @@ def test_reference_reproduces_brian2_membrane_and_counts_on_recorded_input(probe
     images, labels = probe[0][:4], probe[1][:4]
     watched = tuple(range(0, 60, 6))
     sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 4, 0, device="runtime",
-                    probes={"layer1": (("v",), watched), "layer2": (("v",), tuple(range(10)))})
+                    recorders=[Probes({"layer1": (("v",), watched),
+                                       "layer2": (("v",), tuple(range(10)))})])
     record = sim.run(state, np.arange(4), 5, rule.learning_rate_values(2))
     spikes = slot_spike_array(*record.spikes["input"], 784, 4, WINDOWS.slot_steps,
                               WINDOWS.forward_steps)

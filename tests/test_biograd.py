@@ -11,6 +11,7 @@ import pytest
 from plausigrad.analysis import reference as ref
 from plausigrad.models.schedule_signals import EVAL, TRAIN
 from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
+from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
@@ -23,7 +24,7 @@ def simulate(rule, sizes, state, images, labels, train_order, n_eval=0, sleep=No
     n_train = len(images) - n_eval
     sim = Simulator(rule, sizes, windows, sleep, images, labels, n_train, n_eval,
                     device="runtime", runtime_target="numpy",
-                    probes=probes)
+                    recorders=[Probes(probes)] if probes else [])
     return sim.run(state, np.asarray(train_order), seed,
                    rule.learning_rate_values(len(sizes) - 1))
 

@@ -19,6 +19,7 @@ from plausigrad.models.integrate_and_fire import (
 )
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import Windows
 from plausigrad.rules.emstdp import EMSTDP, EMSTDPParameters
 
@@ -30,7 +31,8 @@ def simulate(rule, sizes, state, images, labels, *, n_eval=0, target="numpy", pr
     n_train = len(images) - n_eval
     sim = Simulator(rule, sizes, windows, None, images, labels, n_train, n_eval, device=device,
                     runtime_target=target, build_directory=build_directory,
-                    probes=probes if probes is not None else {"input": (("count",), (0,))})
+                    recorders=[Probes(probes if probes is not None
+                                      else {"input": (("count",), (0,))})])
     return sim.run(state, np.arange(n_train), 1, rule.learning_rate_values(len(sizes) - 1))
 
 

@@ -40,3 +40,17 @@ def test_golden_runtime(rule, tmp_path):
 @pytest.mark.parametrize("rule", sorted(GOLDEN))
 def test_golden_cpp(rule, tmp_path):
     _check(rule, "cpp", tmp_path)
+
+
+@pytest.mark.parametrize("rule", sorted(GOLDEN))
+def test_golden_recordings_of_runtime_and_cpp_agree(rule):
+    """Runtime (Cython) and C++ standalone recorded the same weights and metrics bit for bit;
+    with the two tests above, the live runtime and C++ runs of every rule agree exactly."""
+    with np.load(os.path.join(GOLDEN_DIR, f"{rule}-runtime.npz")) as runtime, \
+            np.load(os.path.join(GOLDEN_DIR, f"{rule}-cpp.npz")) as cpp:
+        assert runtime.files == cpp.files
+        for name in runtime.files:
+            np.testing.assert_array_equal(runtime[name], cpp[name], err_msg=name)
+    metrics = [json.load(open(os.path.join(GOLDEN_DIR, f"{rule}-{d}.json")))
+               for d in ("runtime", "cpp")]
+    assert metrics[0] == metrics[1]
