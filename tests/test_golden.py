@@ -51,6 +51,8 @@ def test_golden_recordings_of_runtime_and_cpp_agree(rule):
         assert runtime.files == cpp.files
         for name in runtime.files:
             np.testing.assert_array_equal(runtime[name], cpp[name], err_msg=name)
-    metrics = [json.load(open(os.path.join(GOLDEN_DIR, f"{rule}-{d}.json")))
-               for d in ("runtime", "cpp")]
+    metrics = []
+    for device in ("runtime", "cpp"):
+        with open(os.path.join(GOLDEN_DIR, f"{rule}-{device}.json")) as handle:
+            metrics.append(json.load(handle))
     assert metrics[0] == metrics[1]
