@@ -37,7 +37,6 @@ from brian2.utils.filelock import FileLock
 from plausigrad.models.errors import ConfigurationError
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
-from plausigrad.protocols.angles import angle_degrees  # noqa: F401  (re-exported for training)
 from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
 from plausigrad.protocols.recorders import OutputCounts, SleepCycles
 from plausigrad.protocols.schedule import build_timeline

@@ -19,12 +19,13 @@ import numpy as np
 
 from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
 from plausigrad.models.parameters import param
+from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, restore_rng,
                                              save_checkpoint, write_json)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES
-from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
+from plausigrad.protocols.engine import Simulator, slot_metrics
 from plausigrad.protocols.recorders import Snapshots
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.registry import make_rule, rule_class, rule_names

@@ -10,7 +10,8 @@ import pytest
 
 from plausigrad.analysis import reference as ref
 from plausigrad.models.schedule_signals import EVAL, TRAIN
-from plausigrad.protocols.engine import Simulator, angle_degrees, slot_metrics
+from plausigrad.protocols.angles import angle_degrees
+from plausigrad.protocols.engine import Simulator, slot_metrics
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
