@@ -6,7 +6,8 @@ the apical compartment u^l at the end of the feedback window, and its pseudo-der
 rectangular surrogate ψ = 1{|v − V_th| < w} / (2w) (ψ̄ = its mean over the forward window).
 
 R2 is backprop through time through the identical discrete-time network of
-:mod:`plausigrad.models.compartment_neuron` (the numpy form is :mod:`plausigrad.analysis.reference`)::
+:mod:`plausigrad.models.compartment_neuron` (the numpy form is
+:mod:`plausigrad.analysis.references.biograd`)::
 
     I^l[t] = W^l s^{l-1}[t-1]                       (I^l[0] = 0; s^0 = the recorded input spikes)
     c^l[t] = d_c c^l[t-1] + I^l[t] + b^l
@@ -30,10 +31,11 @@ which is how the tests check it against finite differences.
 
 import numpy as np
 
-from plausigrad.analysis import reference
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.analysis.readout import slot_end_values
+from plausigrad.analysis.references import biograd as reference
+from plausigrad.analysis.references import layer_lists
 from plausigrad.rules.biograd import BioGrad
 from plausigrad.rules.losses import one_hot
 
@@ -140,24 +142,13 @@ class BioGradAlignment(AlignmentModel):
                 for l in range(1, len(layer_sizes) - 1)}
 
     def reference_forward(self, rule, state, input_spikes):
-        n_layers = sum(1 for name in state if name.startswith("W"))
-        params = self._params(state, n_layers)
-        neuron = rule.params.neuron
-        out = reference.forward(params, spikes=input_spikes, d_c=neuron.basal_decay,
-                                d_v=neuron.membrane_decay, v_th=neuron.threshold,
-                                w_sur=neuron.surrogate_halfwidth)
+        out = reference.forward(rule.params.neuron, layer_lists(state), input_spikes)
         return {"count": out["count"], "rate": out["rate"], "derivative": out["psibar"]}
 
     def surrogate_gradient(self, rule, state, input_spikes, labels):
-        n_layers = sum(1 for name in state if name.startswith("W"))
-        params = self._params(state, n_layers)
+        params = layer_lists(state)
         n_out = params["W"][-1].shape[0]
         _, gradients = bptt_gradients(params["W"], params["b"], input_spikes,
                                       rule.loss.target_rate * one_hot(labels, n_out),
                                       rule.params.neuron)
         return gradients
-
-    @staticmethod
-    def _params(state, n_layers):
-        return {"W": [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)],
-                "b": [np.asarray(state[f"b{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]}

@@ -6,8 +6,8 @@ target's silent steps and the others' spikes). Its quantities for
 :mod:`plausigrad.analysis.alignment`:
 
 * reference forward: the non-leaky IF network of :mod:`plausigrad.models.integrate_and_fire`
-  re-simulated in numpy on the recorded phase-1 input spikes, with the same one-step latency per
-  layer and reset to zero::
+  re-simulated in numpy (:mod:`plausigrad.analysis.references.emstdp`) on the recorded phase-1
+  input spikes, with the same one-step latency per layer and the model's reset (here: to zero)::
 
       v^l[t] = v^l[t-1] + W^l s^{l-1}[t-1]   (t ≥ 1; v = 0 at t = 0),   s^l[t] = 1{v^l[t] ≥ θ^l}
 
@@ -29,40 +29,13 @@ import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel
 from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.analysis.readout import slot_end_values
-from plausigrad.models.errors import require_choice
-from plausigrad.models.integrate_and_fire import FORWARD_RESETS, forward_thresholds
+from plausigrad.analysis.references import emstdp as reference
+from plausigrad.analysis.references import layer_lists
+# if_forward: analysis/ann_baseline.py, tools/emstdp_hidden_saturation.py and the example rule
+# import it from this plug-in
+from plausigrad.analysis.references.emstdp import if_forward  # noqa: F401
+from plausigrad.models.integrate_and_fire import forward_thresholds
 from plausigrad.rules.emstdp import EMSTDP
-
-
-def if_forward(weights, thresholds, input_spikes, forward_reset="zero"):
-    """Phase-1 spike counts per layer of the non-leaky IF network on ``input_spikes`` (T, P, n_0).
-
-    ``forward_reset``: ``zero`` (v <- 0 after a spike) or ``subtract`` (v <- v - θ).
-
-    Returns a list ``counts`` with ``counts[0]`` the input counts and ``counts[l]`` (P, n_l).
-    """
-    require_choice("forward reset", forward_reset, FORWARD_RESETS)
-    steps, n_samples, _ = input_spikes.shape
-    n_layers = len(weights)
-    v = [None] + [np.zeros((n_samples, w.shape[0])) for w in weights]
-    last = [np.asarray(input_spikes[0], dtype=np.float64)] + [np.zeros((n_samples, w.shape[0]))
-                                                              for w in weights]
-    counts = [np.asarray(input_spikes, dtype=np.float64).sum(axis=0)] + [
-        np.zeros((n_samples, w.shape[0])) for w in weights]
-    for t in range(steps):
-        now = [np.asarray(input_spikes[t], dtype=np.float64)]
-        for l in range(1, n_layers + 1):
-            if t > 0:
-                v[l] = v[l] + last[l - 1] @ weights[l - 1].T
-            spikes = (v[l] >= thresholds[l - 1]).astype(np.float64)
-            if forward_reset == "subtract":
-                v[l] = v[l] - spikes * thresholds[l - 1]
-            else:
-                v[l] = v[l] * (1.0 - spikes)
-            counts[l] += spikes
-            now.append(spikes)
-        last = now
-    return counts
 
 
 class EMSTDPAlignment(AlignmentModel):
@@ -94,11 +67,10 @@ class EMSTDPAlignment(AlignmentModel):
                 for l in range(1, len(layer_sizes) - 1)}
 
     def reference_forward(self, rule, state, input_spikes):
-        n_layers = sum(1 for name in state if name.startswith("W"))
-        weights = [np.asarray(state[f"W{l}"], dtype=np.float64) for l in range(1, n_layers + 1)]
+        weights = layer_lists(state, biases=False)["W"]
         sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
-        counts = if_forward(weights, forward_thresholds(sizes, rule.params.neuron), input_spikes,
-                            rule.params.neuron.forward_reset)
+        counts = reference.forward(reference.IFNetwork.from_neuron(sizes, rule.params.neuron),
+                                   weights, input_spikes)
         steps = input_spikes.shape[0]
         rates = [c / steps for c in counts]
         derivative = [None] + [(c > 0).astype(np.float64) for c in counts[1:-1]]

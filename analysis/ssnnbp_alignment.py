@@ -23,10 +23,12 @@ L = −log softmax(z^L)_y, with stochastic binary units. Its quantities for
 Norm ratio: ΔW^l ≈ −Δw_min · T · ∇ (output) and −α Δw_min T ∇ (hidden), so with the nominal
 η = Δw_min the ratio ‖ΔW‖/‖η ∇L‖ is about T (α T for hidden layers), not 1.
 
-:func:`sample_updates` is a vectorised numpy version of the same per-step algorithm (forward
-sweep, WTA sample by the exponential race, backward sweep of gradient spikes, coincidence counts)
-for fixed weights; without Brian2's pipeline latency it is the same stochastic process. The tests
-use it for the angle-versus-T property; ``tools``/reports use it for quick sweeps.
+:func:`~plausigrad.analysis.references.ssnnbp.sample_updates` (the numpy reference,
+:mod:`plausigrad.analysis.references.ssnnbp`) is a vectorised numpy version of the same per-step
+algorithm (forward sweep, WTA sample by the exponential race, backward sweep of gradient spikes,
+coincidence counts) for fixed weights; without Brian2's pipeline latency it is the same
+stochastic process. The tests use it for the angle-versus-T property; ``tools``/reports use it
+for quick sweeps.
 """
 
 import numpy as np
@@ -34,58 +36,12 @@ import numpy as np
 from plausigrad.analysis.alignment import AlignmentModel, rate_backprop
 from plausigrad.analysis.figures import DynamicsSpec
 from plausigrad.analysis.readout import slot_counts, slot_end_values
+from plausigrad.analysis.references import layer_lists
+from plausigrad.analysis.references.ssnnbp import expected_forward
+# sample_updates: tests/test_ssnnbp.py imports it from this plug-in
+from plausigrad.analysis.references.ssnnbp import sample_updates  # noqa: F401
 from plausigrad.rules.losses import SoftmaxCrossEntropy
 from plausigrad.rules.ssnnbp import SSNNBP
-
-
-def sample_updates(weights, biases, pixels, labels, steps, *, gradient_scale=1.0,
-                   input_rate=1.0, rng=None):
-    """Run the SSNN-BP sampling for ``steps`` steps on every sample with fixed weights.
-
-    ``weights[l-1]`` is W^l (n_l, n_{l-1}); ``pixels`` (P, n_0) in [0, 1]. Returns a dict with
-    ``coincidences[l-1]`` = Σ_{samples, steps} (g⁺ − g⁻)_j x_i (so ΔW^l = −Δw_min · that / P for
-    one mini-batch of P samples), and the recorded quantities of the alignment analysis:
-    ``rate[l]`` (P, n_l) spikes / T, ``derivative[l]`` mean f', the output's mean softmax as
-    ``rate[L]``, and ``nu[l]`` = Σ_t ν (the local error of hidden layer l).
-    """
-    rng = np.random.default_rng() if rng is None else rng
-    n_layers = len(weights)
-    labels = np.asarray(labels, dtype=int)
-    n_samples = len(labels)
-    y = np.eye(weights[-1].shape[0])[labels]
-    probability = input_rate * np.asarray(pixels, dtype=np.float64)
-    coincidences = [np.zeros_like(w, dtype=np.float64) for w in weights]
-    counts = [np.zeros((n_samples, n)) for n in [probability.shape[1]] + [w.shape[0] for w in weights]]
-    fpsum = [None] + [np.zeros((n_samples, w.shape[0])) for w in weights]
-    nusum = [None] + [np.zeros((n_samples, w.shape[0])) for w in weights]
-    for _ in range(steps):
-        x = [(rng.random(probability.shape) < probability).astype(np.float64)]
-        fprime = [None]
-        for l in range(1, n_layers):
-            z = x[-1] @ weights[l - 1].T + biases[l - 1]
-            fprime.append(((z > 0) & (z < 1)).astype(np.float64))
-            x.append((rng.random(z.shape) < np.clip(z, 0.0, 1.0)).astype(np.float64))
-        z = x[-1] @ weights[-1].T + biases[-1]
-        arrival_key = z - np.log(-np.log(rng.random(z.shape)))  # exponential race (Gumbel-max)
-        winner = np.eye(z.shape[1])[np.argmax(arrival_key, axis=1)]
-        x.append(winner)
-        shifted = np.exp(z - z.max(axis=1, keepdims=True))
-        counts[n_layers] += shifted / shifted.sum(axis=1, keepdims=True)
-        g = winner - y  # g⁺ − g⁻ of the output: o(1 − y) − y(1 − o)
-        for l in range(n_layers, 0, -1):
-            coincidences[l - 1] += g.T @ x[l - 1]
-            if l > 1:
-                nu = g @ weights[l - 1]
-                nusum[l - 1] += nu
-                fpsum[l - 1] += fprime[l - 1]
-                p = gradient_scale * nu * fprime[l - 1]
-                g = np.sign(p) * (rng.random(p.shape) < np.abs(p))
-        for l in range(n_layers):
-            counts[l] += x[l]
-    rates = [c / steps for c in counts]
-    derivative = [None] + [f / steps for f in fpsum[1:n_layers]] + [np.ones_like(rates[-1])]
-    return {"coincidences": coincidences, "rate": rates, "derivative": derivative,
-            "nu": nusum}
 
 
 def r1_gradients(weights, recorded, labels):
@@ -148,17 +104,7 @@ class SSNNBPAlignment(AlignmentModel):
     def reference_forward(self, rule, state, input_spikes):
         """The expected-rate ANN on the input spike rates (a^l = clip(W a + b, 0, 1), softmax
         output): the network SSNN-BP samples, for callers that want a deterministic reference."""
-        n_layers = sum(1 for name in state if name.startswith("W"))
-        a = [np.asarray(input_spikes, dtype=np.float64).mean(axis=0)]
-        derivative = [None]
-        for l in range(1, n_layers + 1):
-            z = a[-1] @ np.asarray(state[f"W{l}"]).T + np.asarray(state[f"b{l}"])
-            if l < n_layers:
-                derivative.append(((z > 0) & (z < 1)).astype(np.float64))
-                a.append(np.clip(z, 0.0, 1.0))
-            else:
-                e = np.exp(z - z.max(axis=1, keepdims=True))
-                a.append(e / e.sum(axis=1, keepdims=True))
-                derivative.append(np.ones_like(z))
-        return {"count": None, "rate": a, "derivative": derivative}
+        out = expected_forward(layer_lists(state, dtype=None),
+                               np.asarray(input_spikes, dtype=np.float64).mean(axis=0))
+        return {"count": None, **out}
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from plausigrad.analysis import reference
+from plausigrad.analysis.references import biograd as reference
 from plausigrad.analysis.alignment import (format_table, measure_alignment, norm_ratio_or_none,
                                            rate_backprop)
 from plausigrad.analysis.biograd_alignment import BioGradAlignment, bptt_gradients
@@ -76,7 +76,7 @@ def test_bptt_forward_is_the_reference_network():
     weights = [rng.normal(0, 0.3, (12, 20)), rng.normal(0, 0.5, (4, 12))]
     biases = [np.zeros(12), np.zeros(4)]
     spikes = (rng.random((15, 3, 20)) < 0.4).astype(float)
-    out = reference.forward({"W": weights, "b": biases}, spikes=spikes)
+    out = reference.forward(CompartmentNeuronParameters(), {"W": weights, "b": biases}, spikes)
     targets = np.zeros((3, 4))
     loss, _ = bptt_gradients(weights, biases, spikes, targets, CompartmentNeuronParameters())
     assert out["count"][2].sum() > 0
@@ -108,8 +108,9 @@ def test_reference_reproduces_brian2_membrane_and_counts_on_recorded_input(probe
     record = sim.run(state, np.arange(4), 5, rule.learning_rate_values(2))
     spikes = slot_spike_array(*record.spikes["input"], 784, 4, WINDOWS.slot_steps,
                               WINDOWS.forward_steps)
-    out = reference.forward({"W": [state["W1"], state["W2"]], "b": [state["b1"], state["b2"]]},
-                            spikes=spikes, record={1: np.array(watched), 2: np.arange(10)})
+    out = reference.forward(rule.params.neuron,
+                            {"W": [state["W1"], state["W2"]], "b": [state["b1"], state["b2"]]},
+                            spikes, record={1: np.array(watched), 2: np.arange(10)})
     model = BioGradAlignment()
     for layer, group in ((1, "layer1"), (2, "layer2")):
         brian_v = record.probes[group]["v"]  # (neurons, steps), seen before the threshold

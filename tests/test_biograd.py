@@ -8,7 +8,7 @@ are read back from Brian2's SpikeMonitor and fed to the numpy reference.
 import numpy as np
 import pytest
 
-from plausigrad.analysis import reference as ref
+from plausigrad.analysis.references import biograd as ref
 from plausigrad.models.schedule_signals import EVAL, TRAIN
 from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.engine import Simulator, slot_metrics
@@ -81,7 +81,8 @@ def test_one_update_matches_numpy_reference_on_identical_spike_trains(eligibilit
                       probes={"layer1": (("v", "psi"), tuple(range(16)))})
     spikes = _input_spike_array(record, 40, WINDOWS.forward_steps)
     params = {"W": [state["W1"].copy(), state["W2"].copy()], "b": [np.zeros(16), np.zeros(10)]}
-    fwd = ref.forward(params, spikes=spikes, exact_layers=(1, 2) if eligibility == "exact" else (),
+    fwd = ref.forward(rule.params.neuron, params, spikes,
+                      exact_layers=(1, 2) if eligibility == "exact" else (),
                       record={1: np.arange(16)})
     # forward window: hidden membrane at every step and the output counts agree exactly
     v_ref = fwd["rec"][1]["v"][:, 0, :].T
@@ -91,7 +92,7 @@ def test_one_update_matches_numpy_reference_on_identical_spike_trains(eligibilit
     cfg = ref.Config(sizes=sizes, eta=eta, eta_b=(0.0, 0.0), batch_size=1, q=0.125, n_err=8,
                      y_on=rule.params.target_rate,
                      eligibility=eligibility, dtype="float64")
-    update = ref.errors_and_updates(params, fwd, np.array([4]), cfg, rng=HalfDither())
+    update = ref.errors_and_updates(cfg, params, fwd, np.array([4]), rng=HalfDither())
     assert np.abs(update["dW"][0]).max() > 0, "test needs a non-zero hidden update"
     for l in (1, 2):
         np.testing.assert_allclose(record.state[f"W{l}"] - state[f"W{l}"], update["dW"][l - 1],

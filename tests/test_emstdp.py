@@ -10,7 +10,9 @@ import os
 import numpy as np
 import pytest
 from plausigrad.analysis.alignment import measure_alignment
-from plausigrad.analysis.emstdp_alignment import EMSTDPAlignment, if_forward
+from plausigrad.analysis.emstdp_alignment import EMSTDPAlignment
+from plausigrad.analysis.references import emstdp as reference
+from plausigrad.analysis.references.emstdp import if_forward
 from plausigrad.models.errors import ConfigurationError
 from plausigrad.models.integrate_and_fire import (
     IntegrateAndFireParameters,
@@ -273,25 +275,6 @@ def _random_problem(feedback, n_samples, seed=4, sizes=(30, 12, 10)):
     return images, labels, rng
 
 
-def numpy_update(state, counts, params, sizes, forward_steps):
-    """The spec's update (§3.5) on per-slot counts, applied per mini-batch in slot order."""
-    state = {k: v.copy() for k, v in state.items()}
-    n_slots = counts[0][0].shape[0]
-    rates = params.layer_learning_rates(len(sizes) - 1)
-    for start in range(0, n_slots, params.batch_size):
-        batch = slice(start, min(start + params.batch_size, n_slots))
-        size = batch.stop - batch.start
-        for l in range(1, len(sizes)):
-            pre1 = counts[l - 1][0][batch]
-            post1, post2 = counts[l][0][batch], counts[l][1][batch]
-            g = (post2 - post1).T @ pre1 / (size * forward_steps)
-            m = params.rms_decay * state[f"rms{l}"] + (1 - params.rms_decay) * g ** 2
-            state[f"rms{l}"] = m
-            state[f"W{l}"] = np.clip(state[f"W{l}"] + rates[l - 1] * g / np.sqrt(m + params.rms_epsilon),
-                                     -params.weight_limit, params.weight_limit)
-    return state
-
-
 @pytest.mark.parametrize("feedback, batch_size, target", [("symmetric", 1, "numpy"),
                                                           ("fa", 3, "cython")])
 def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_size, target):
@@ -307,7 +290,7 @@ def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_siz
     counts = [slot_counts(record, group, n, n_slots)
               for group, n in zip(("input", "layer1", "layer2"), sizes)]
     assert counts[2][0].sum() > 0 and np.any(counts[2][1] != counts[2][0])
-    expected = numpy_update(state, counts, params, sizes, WINDOWS.forward_steps)
+    expected = reference.update(params, state, counts, WINDOWS.forward_steps)  # the spec's §3.5
     for name in ("W1", "W2", "rms1", "rms2"):
         assert not np.allclose(record.state[name], state[name]), f"{name} did not change"
         np.testing.assert_allclose(record.state[name], expected[name], rtol=1e-10, atol=1e-12,

@@ -4,8 +4,9 @@ For a checkpoint (or the initial weights) and every T: (i) test accuracy of the 
 forward pass (argmax of the WTA wins over T steps) on the first N test samples; (ii) the angle
 between the coincidence update of one mini-batch of P probe samples and the R1 gradient
 (rate-network cross-entropy gradient from the same run's recorded rates, derivatives and mean
-softmax), per layer. Uses :func:`plausigrad.analysis.ssnnbp_alignment.sample_updates`, the same
-per-step process as the Brian2 network without its pipeline latency.
+softmax), per layer. Uses the numpy reference :mod:`plausigrad.analysis.references.ssnnbp`
+(``forward`` for (i), ``window`` for (ii)), the same per-step process as the Brian2 network
+without its pipeline latency.
 
     .venv/bin/python tools/ssnnbp_T_numpy.py runs/ssnnbp_mnist_T32 --data-dir ../shared/data/mnist
 """
@@ -15,21 +16,19 @@ import json
 
 import numpy as np
 
-from plausigrad.analysis.ssnnbp_alignment import r1_gradients, sample_updates
+from plausigrad.analysis.references import layer_lists
+from plausigrad.analysis.references import ssnnbp as reference
+from plausigrad.analysis.ssnnbp_alignment import r1_gradients
 from plausigrad.protocols.angles import angle_degrees, format_angle
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.protocols.datasets import load_dataset
+from plausigrad.rules.ssnnbp import SSNNBPParameters
 
 
-def stochastic_accuracy(weights, biases, images, labels, steps, rng):
-    wins = np.zeros((len(labels), weights[-1].shape[0]))
-    for _ in range(steps):
-        x = (rng.random(images.shape) < images).astype(np.float64)
-        for l in range(len(weights) - 1):
-            z = x @ weights[l].T + biases[l]
-            x = (rng.random(z.shape) < np.clip(z, 0, 1)).astype(np.float64)
-        z = x @ weights[-1].T + biases[-1]
-        wins[np.arange(len(labels)), np.argmax(z - np.log(-np.log(rng.random(z.shape))), 1)] += 1
+def stochastic_accuracy(params, weights, images, labels, steps, rng):
+    """Accuracy of the argmax of the WTA wins over ``steps`` forward steps (ties broken at
+    random)."""
+    wins = reference.forward(params, weights, images, steps, rng)["count"][-1]
     return float(np.mean(np.argmax(wins + 1e-3 * rng.random(wins.shape), 1) == labels))
 
 
@@ -43,19 +42,19 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     meta, state = load_checkpoint(args.checkpoint)
-    n_layers = sum(1 for k in state if k.startswith("W"))
-    weights = [state[f"W{l}"] for l in range(1, n_layers + 1)]
-    biases = [state[f"b{l}"] for l in range(1, n_layers + 1)]
+    weights = layer_lists(state, dtype=None)
+    n_layers = len(weights["W"])
+    params = SSNNBPParameters()  # α = 1, r_in = 1
     data = load_dataset("mnist", data_dir=args.data_dir, train_limit=1,
                         test_limit=args.test_samples)
     rows = []
     for steps in (int(t) for t in args.T.split(",")):
         rng = np.random.default_rng(steps)
-        accuracy = stochastic_accuracy(weights, biases, data.test_images, data.test_labels,
+        accuracy = stochastic_accuracy(params, weights, data.test_images, data.test_labels,
                                        steps, rng)
         probe_x, probe_y = data.test_images[:args.probe_size], data.test_labels[:args.probe_size]
-        out = sample_updates(weights, biases, probe_x, probe_y, steps, rng=rng)
-        r1, errors, _ = r1_gradients(weights, out, probe_y)
+        out = reference.window(params, weights, probe_x, probe_y, steps, rng)
+        r1, errors, _ = r1_gradients(weights["W"], out, probe_y)
         rows.append({"T": steps, "test_accuracy": accuracy,
                      "angles": [angle_degrees(-out["coincidences"][l], -r1[l])
                                 for l in range(n_layers)],

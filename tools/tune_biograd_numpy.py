@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
-from plausigrad.analysis import reference as ref  # noqa: E402
+from plausigrad.analysis.references import biograd as ref  # noqa: E402
 from plausigrad.protocols.angles import angle_degrees  # noqa: E402
 from plausigrad.protocols.datasets import load_dataset  # noqa: E402
 
@@ -43,16 +43,17 @@ def cmd_run(a):
     xtr, ytr, xte, yte = load_mnist(a.data)
     cfg = make_cfg(a)
     rng = np.random.default_rng(a.seed)
-    params = ref.init_params(cfg, rng)
-    fb = ref.make_feedback(params, cfg, rng) if cfg.feedback == "fa" else None
-    ev0 = ref.evaluate(params, xte[:2000], yte[:2000], cfg, rng)
+    weights = ref.init_weights(cfg, rng)
+    fb = ref.make_feedback(cfg, weights, rng) if cfg.feedback == "fa" else None
+    ev0 = ref.evaluate(cfg, weights, xte[:2000], yte[:2000], rng)
     print(json.dumps({"epoch": 0, "init_rates": ev0["rates"].round(4).tolist()}), flush=True)
     hist = []
     for ep in range(a.epochs):
-        tr = ref.train_epoch(params, xtr, ytr, cfg, rng, fb, epoch=ep, max_samples=a.max_train)
+        weights, tr = ref.train_epoch(cfg, weights, xtr, ytr, rng, fb, epoch=ep,
+                                      max_samples=a.max_train)
         t0 = time.time()
         ntest = a.max_test or len(yte)
-        ev = ref.evaluate(params, xte[:ntest], yte[:ntest], cfg, rng)
+        ev = ref.evaluate(cfg, weights, xte[:ntest], yte[:ntest], rng)
         rec = {"tag": a.tag, "epoch": ep + 1, "test_acc": ev["acc"], "train_acc": tr["train_acc"],
                "loss": round(float(tr["loss"]), 4), "train_rates": tr["rates"].round(4).tolist(),
                "test_rates": ev["rates"].round(4).tolist(), "silent": ev["silent_frac"], "ties": ev["tie_frac"],
@@ -75,19 +76,18 @@ def cmd_angle(a):
     xtr, ytr, xte, yte = load_mnist(a.data)
     cfg = make_cfg(a).replace(dtype="float64")
     rng = np.random.default_rng(a.seed)
-    params = ref.init_params(cfg, rng)
-    fb = ref.make_feedback(params, cfg, rng) if cfg.feedback == "fa" else None
+    weights = ref.init_weights(cfg, rng)
+    fb = ref.make_feedback(cfg, weights, rng) if cfg.feedback == "fa" else None
     if a.max_train:
-        ref.train_epoch(params, xtr, ytr, cfg, rng, fb, max_samples=a.max_train)
+        weights, _ = ref.train_epoch(cfg, weights, xtr, ytr, rng, fb, max_samples=a.max_train)
     out = []
     for k in range(a.n_angle):
         ix = np.arange(k * a.angle_batch, (k + 1) * a.angle_batch)
-        fwd = ref.forward(params, images=xte[ix], T_f=cfg.T_f, rng=rng, p_in=cfg.p_in,
-                          exact_layers=(1, 2))
+        fwd = ref.window(cfg, weights, xte[ix], rng, exact_layers=(1, 2))
         seed = int(rng.integers(1 << 31))
-        uf = ref.errors_and_updates(params, fwd, yte[ix], cfg, np.random.default_rng(seed), fb,
+        uf = ref.errors_and_updates(cfg, weights, fwd, yte[ix], np.random.default_rng(seed), fb,
                                     eligibility="factorised")
-        ue = ref.errors_and_updates(params, fwd, yte[ix], cfg, np.random.default_rng(seed), fb,
+        ue = ref.errors_and_updates(cfg, weights, fwd, yte[ix], np.random.default_rng(seed), fb,
                                     eligibility="exact")
         r = {"batch": k, "size": len(ix), "angle_dW1": angle_degrees(uf["dW"][0], ue["dW"][0]),
              "angle_dW2": angle_degrees(uf["dW"][1], ue["dW"][1]),
