@@ -54,6 +54,7 @@ from plausigrad.analysis.readout import slot_counts, slot_spike_array
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.schedule_signals import TRAIN
 from plausigrad.protocols.angles import angle_degrees, format_angle
+from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.recorders import Probes
 
@@ -192,7 +193,7 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
     n_layers = len(layer_sizes) - 1
     probe_rule = model.probe_rule(rule, n_samples)
     simulator = Simulator(probe_rule, layer_sizes, windows, None, images, labels, n_samples, 0,
-                          device="runtime", runtime_target=runtime_target,
+                          device=Device("runtime", runtime_target=runtime_target),
                           recorders=[Probes(model.error_probes(layer_sizes) or {
                               model.input_group: (("xhat",), (0,))})])
     learning_rates = model.learning_rates(rule, n_layers)

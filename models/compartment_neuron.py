@@ -57,8 +57,9 @@ from dataclasses import dataclass
 
 from brian2 import NeuronGroup
 
-from plausigrad.models.compartments import compartments_of, declare_compartments
+from plausigrad.models.compartments import compartments_of
 from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.layer import make_layer
 from plausigrad.models.parameters import param
 
 
@@ -86,8 +87,11 @@ class CompartmentNeuronParameters:
                 "v_th": self.threshold, "halfwidth": self.surrogate_halfwidth}
 
 
-#: State variables of a compartment neuron; all are reset to zero at the start of every slot.
+#: State variables of a compartment neuron. The slot reset (generated from this declaration,
+#: :mod:`plausigrad.models.layer`) sets all of them to zero at the start of every slot, except
+#: the bias ``b`` (learned) and ``dither`` (drawn anew: :data:`DITHER_START`).
 COMPARTMENT_STATE = '''
+b : 1            # [basal] bias current into the basal dendrite (learned, kept across slots)
 c : 1            # [basal] feedforward current
 I_basal : 1      # [basal] synaptic input that arrived in this step, integrated by c in the next
 v : 1            # [soma] membrane potential
@@ -142,11 +146,8 @@ xhat += 1
 fired = 1
 '''
 
-#: Per-slot reset (start of every sample or sleep slot).
-SLOT_RESET = ('c = 0; I_basal = 0; v = 0; psi = 0; psisum = 0; count = 0; xhat = 0; '
-              'xlag = 0; xsum = 0; u = 0; err = 0; noise = 0; I_last = 0; Isum = 0; fired = 0; '
-              'echo = 0; '
-              'dither = 0.5 + error_dither * (rand() - 0.5)')
+#: Start value of the error unit's dither in every slot: U[0, 1), or 1/2 without dithering.
+DITHER_START = "0.5 + error_dither * (rand() - 0.5)"
 
 #: Sleep noise: the draw is short-circuited outside sleep, so it costs nothing in training.
 SLEEP_NOISE_STEP = 'noise = int(in_sleep > 0 and rand() < sleep_noise_rate)'
@@ -170,7 +171,7 @@ COMPARTMENT_EVENTS = {"error_positive": "error_step > 0 and err >= 1",
 def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
                       target_expression=None, sleep_noise=False, extra_model="",
                       extra_events=None):
-    """Create one layer of three-compartment neurons.
+    """Create one layer of three-compartment neurons; returns its :class:`~plausigrad.models.layer.Layer`.
 
     Parameters
     ----------
@@ -193,8 +194,7 @@ def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
     """
     if role not in ("hidden", "output"):
         raise ValueError(f"role must be 'hidden' or 'output', got {role!r}")
-    model = COMPARTMENT_STATE + "b : 1  # bias current into the basal dendrite\n"
-    model += COMPARTMENT_READOUTS + schedule_equations + extra_model
+    model = COMPARTMENT_STATE + COMPARTMENT_READOUTS + schedule_equations + extra_model
     if role == "output":
         if target_expression is None:
             raise ValueError("an output layer needs target_expression")
@@ -207,4 +207,5 @@ def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
     group.run_regularly(step, when="groups", name=f"{name}_step")
     group.run_on_event("error_positive", "err -= 1")
     group.run_on_event("error_negative", "err += 1")
-    return declare_compartments(group, COMPARTMENT_STATE + COMPARTMENT_READOUTS)
+    return make_layer(group, COMPARTMENT_STATE + COMPARTMENT_READOUTS, keep=("b",),
+                      start={"dither": DITHER_START})

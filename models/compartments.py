@@ -22,6 +22,21 @@ def compartments_of(equations):
     return table
 
 
+def declared_variables(equations):
+    """Names of the variables ``equations`` declare (``name : unit``), in order; subexpressions
+    (``name = expr : unit``) and constants (``(constant)`` flags) are left out."""
+    names = []
+    for line in equations.strip().splitlines():
+        code = line.partition("#")[0]
+        if ":" not in code:
+            continue
+        head, _, tail = code.partition(":")
+        if "=" in head or "constant" in tail:
+            continue
+        names.append(head.strip())
+    return names
+
+
 def declare_compartments(group, equations):
     """Record the compartment tags of ``equations`` for ``group``; returns the group."""
     _TABLES[group] = compartments_of(equations)

@@ -82,6 +82,7 @@ gradient_scale  α       hidden gradient spike probability per unit of α·ν·f
 from brian2 import NeuronGroup, Synapses
 
 from plausigrad.models.encoders import bernoulli_source
+from plausigrad.models.layer import make_layer
 from plausigrad.models.schedule_signals import EVAL, TRAIN
 
 
@@ -130,13 +131,13 @@ def stochastic_input(n_inputs, pixel_expression, schedule_equations, *, spike_hi
     Zero pixels skip the random draw. ``count`` is the number of spikes in the slot.
     """
     registers = "".join(f"{n} : 1\n" for n in history_names("h", spike_history))
-    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations,
+    layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations,
                              state=f"hnow : 1  # 1 if the neuron spiked in this step\ncount : 1\n"
                                    f"{registers}",
                              reset="hnow = 1\ncount += 1", name=name, extra_events=extra_events)
-    group.run_regularly(shift_code("h", spike_history, "hnow") + "hnow = 0", when="groups",
-                        name=f"{name}_step")
-    return group
+    layer.group.run_regularly(shift_code("h", spike_history, "hnow") + "hnow = 0",
+                              when="groups", name=f"{name}_step")
+    return layer
 
 
 #: Per-step map of a hidden composite neuron (``groups`` slot, before thresholds); the histories
@@ -165,17 +166,13 @@ count : 1    # forward spikes in the slot
 hnow : 1     # 1 if the neuron spiked in this step
 '''
 
-COMPOSITE_SLOT_RESET_VARIABLES = ("z", "zin", "fprime", "fpsum", "nu", "nuin", "nusum", "gnet",
-                                  "count", "hnow")
-
-
 def composite_layer(n_neurons, schedule_equations, *, layer, n_layers, name, extra_model="",
                     extra_events=None, on_gradient=None):
     """One hidden layer of composite neurons: forward ``spike`` plus ``gpos``/``gneg`` events.
 
     Needs ``gradient_scale`` in the namespace. ``on_gradient`` maps ``gpos``/``gneg`` to extra
-    statements a rule runs on the neuron's own gradient events (its bias update). Returns the
-    group and its slot-reset code.
+    statements a rule runs on the neuron's own gradient events (its bias update). Returns a
+    :class:`~plausigrad.models.layer.Layer`; its slot reset zeroes everything but the bias.
     """
     depth_x = spike_history_depth(layer, n_layers)
     depth_f = derivative_history_depth(layer, n_layers)
@@ -198,9 +195,7 @@ def composite_layer(n_neurons, schedule_equations, *, layer, n_layers, name, ext
             shift_code("fp", depth_f, "fprime") + COMPOSITE_STEP)
     group.run_regularly(step, when="groups", name=f"{name}_step")
     _gradient_event_code(group, on_gradient)
-    reset = "; ".join(f"{v} = 0" for v in COMPOSITE_SLOT_RESET_VARIABLES +
-                      tuple(history_names("h", depth_x) + history_names("fp", depth_f)))
-    return group, reset
+    return make_layer(group, COMPOSITE_STATE + registers, keep=("b",))
 
 
 WTA_STATE = '''
@@ -221,8 +216,6 @@ z = 0
 race_key = zin - log(-log(rand()))
 '''
 
-WTA_SLOT_RESET = "z = 0; zin = 0; race_key = 0; psum = 0; count = 0; gnet = 0"
-
 #: Lateral inhibition of the race (all-to-all, i ≠ j): a unit counts the units that arrived first.
 LATERAL_MODEL = '''
 n_earlier_post = int(race_key_pre > race_key_post) : 1 (summed)
@@ -241,8 +234,10 @@ def wta_output_layer(n_neurons, schedule_equations, *, layer, name, target_expre
                      extra_model="", extra_events=None, on_gradient=None):
     """The softmax output layer: a winner-take-all race with lateral inhibition.
 
-    Returns ``(group, lateral_synapses, slot_reset_code)``. The spike is the race's winner; the
-    custom events ``gpos``/``gneg`` are the cross-entropy gradient streams (TRAIN slots only).
+    Returns a :class:`~plausigrad.models.layer.Layer` whose companion is the lateral synapses;
+    its slot reset zeroes everything but the bias and the two summed variables (recomputed by
+    the lateral synapses every step). The spike is the race's winner; the custom events
+    ``gpos``/``gneg`` are the cross-entropy gradient streams (TRAIN slots only).
     """
     window = forward_window(layer)
     model = (WTA_STATE + f"fwd_window = {window} : integer\n"
@@ -262,4 +257,5 @@ def wta_output_layer(n_neurons, schedule_equations, *, layer, name, target_expre
     _gradient_event_code(group, on_gradient)
     lateral = Synapses(group, group, model=LATERAL_MODEL, name=f"{name}_lateral_inhibition")
     lateral.connect(condition="i != j")
-    return group, lateral, WTA_SLOT_RESET
+    return make_layer(group, WTA_STATE, keep=("b", "n_earlier", "partition"),
+                      companions=(lateral,))

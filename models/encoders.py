@@ -21,7 +21,7 @@ input_rate  r_in    1.0      spike probability per step of a white pixel
 
 from brian2 import NeuronGroup
 
-from plausigrad.models.compartments import declare_compartments
+from plausigrad.models.layer import make_layer
 
 INPUT_STATE = '''
 xhat : 1    # [axon] outgoing presynaptic trace
@@ -36,30 +36,29 @@ xsum += xlag * in_forward
 xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
 '''
 
-INPUT_SLOT_RESET = 'xhat = 0; xlag = 0; xsum = 0'
-
-
 def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, reset,
-                     gate="in_forward", name="input", extra_events=None):
+                     gate="in_forward", name="input", extra_events=None, keep=()):
     """The Bernoulli rate code every rule's input layer shares.
 
     Input neuron i spikes with probability ``input_rate · p_i`` in every step where the schedule
     flag ``gate`` is on (``in_forward``: the forward window; ``stimulus_on``: every step the
     stimulus is shown). ``state`` (model equations, with ``# [tag]`` compartment comments) and
-    ``reset`` are the rule's own bookkeeping of the input spikes. Zero pixels skip the random draw
-    (short-circuit), which matters: about 80 % of MNIST pixels are zero.
+    ``reset`` are the rule's own bookkeeping of the input spikes; every variable of ``state`` but
+    those in ``keep`` is reset at a slot start (:func:`plausigrad.models.layer.make_layer`). Zero
+    pixels skip the random draw (short-circuit), which matters: about 80 % of MNIST pixels are
+    zero. Returns a :class:`~plausigrad.models.layer.Layer`.
     """
     model = state + f"pixel = {pixel_expression} : 1\n" + schedule_equations
     group = NeuronGroup(n_inputs, model,
                         threshold=f"{gate} > 0 and pixel > 0 and rand() < input_rate * pixel",
                         reset=reset, events=extra_events, name=name)
-    return declare_compartments(group, state)  # read by the locality audit
+    return make_layer(group, state, keep=keep)
 
 
 def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
                     extra_events=None):
     """Bernoulli spike sources in the forward window, with the outgoing trace x̂ (BioGrad)."""
-    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
+    layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
                              reset="xhat += 1", name=name, extra_events=extra_events)
-    group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
-    return group
+    layer.group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
+    return layer

@@ -121,12 +121,13 @@ epochs).
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import NeuronGroup
-from plausigrad.models.compartments import declare_compartments
+from brian2 import NeuronGroup, Synapses
 from plausigrad.models.encoders import bernoulli_source
+from plausigrad.models.layer import make_layer
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
                                       require_rate)
 from plausigrad.models.parameters import param
+from plausigrad.models.synapses import connect_all_to_all, signed_pathways
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def _check_sizes(layer_sizes):
         require_positive("layer size", size)
 
 
-#: State of an IF layer; everything but ``pending`` is reset at the start of every slot.
+#: State of an IF layer; the slot reset (generated from it) zeroes everything but ``pending``
+#: and the constants.
 IF_STATE = '''
 v : 1              # [soma] membrane potential U
 I_basal : 1        # [soma] synaptic input of this step, integrated in the next one
@@ -225,8 +227,6 @@ FORWARD_RESETS = {"zero": "v = 0", "subtract": "v -= theta"}
 #: The spike bookkeeping that follows either reset.
 IF_COUNT = 'count += in_forward; n2 += error_step; fired = 1'
 
-IF_SLOT_RESET = 'v = 0; I_basal = 0; count = 0; n2 = 0; E = 0; E_in = 0; fired = 0; nerr = 0'
-
 #: How an error unit resets after its spike (``error_reset``): the code's ``rel`` 0 and 1.
 ERROR_RESETS = {"zero": ("E = 0", "E = 0"), "subtract": ("E -= eth", "E += eth")}
 
@@ -242,7 +242,8 @@ def error_on_event(error_reset):
 def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_threshold,
              target_expression=None, derivative_gate=False, error_reset="subtract",
              forward_reset="zero", extra_events=None):
-    """One layer of non-leaky IF neurons with their paired error units.
+    """One layer of non-leaky IF neurons with their paired error units (a
+    :class:`~plausigrad.models.layer.Layer`).
 
     ``role`` is ``"hidden"`` (error input ``E_in`` from feedback synapses, optional derivative
     gate) or ``"output"`` (error neuron of the loss, needs ``target_expression``). Spikes are
@@ -273,7 +274,7 @@ def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_thre
     group.run_regularly(step, when="groups", name=f"{name}_step")
     for event, code in error_on_event(error_reset).items():
         group.run_on_event(event, code)
-    return declare_compartments(group, IF_STATE)  # read by the locality audit
+    return make_layer(group, IF_STATE, keep=("pending",))
 
 
 #: Bookkeeping of the streaming input: its phase-1 spike count (n1 of the presynaptic side of
@@ -288,8 +289,24 @@ def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
                     extra_events=None):
     """Input layer: pixel i spikes with probability ``input_rate · p_i`` while ``stimulus_on``
     (both windows of a TRAIN slot: the input keeps streaming in phase 2)."""
-    group = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
+    layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
                              reset="count += in_forward", gate="stimulus_on", name=name,
-                             extra_events=extra_events)
-    group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
-    return group
+                             extra_events=extra_events, keep=("pending",))
+    layer.group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
+    return layer
+
+
+def error_pathways(weight, receiver):
+    """Error spikes into the error units of the layer below, as (pathways, on_event):
+    ``E_in_<receiver> ±= weight`` on ``error_positive`` / ``error_negative``. ``receiver`` is
+    ``"post"`` on a feedback synapse, ``"pre"`` on the transposed read of a forward synapse."""
+    return signed_pathways("error", f"E_in_{receiver} {{sign}}= {weight}")
+
+
+def error_feedback_synapses(upper, lower, *, name):
+    """Fixed all-to-all feedback ``B`` from the error units of ``upper`` into those of ``lower``."""
+    on_pre, on_event = error_pathways("B", "post")
+    synapses = Synapses(upper, lower, model="B : 1  # fixed feedback weight\n", on_pre=on_pre,
+                        on_event=on_event, name=name)
+    connect_all_to_all(synapses)
+    return synapses

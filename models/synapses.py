@@ -30,22 +30,35 @@ FEEDFORWARD_ON_PRE = "I_basal_post += w"
 FEEDBACK_MODEL = "B : 1  # feedback weight onto the apical dendrite\n"
 
 
+#: (pathway suffix, sign, opposite sign) of a pair of signed pathways
+SIGNS = (("positive", "+", "-"), ("negative", "-", "+"))
+
+
+def signed_pathways(prefix, code, events=("error_positive", "error_negative")):
+    """The two pathways of a signed event pair, as ``(pathways, on_event)`` dicts.
+
+    ``{prefix}_positive`` runs on ``events[0]``, ``{prefix}_negative`` on ``events[1]``; ``code``
+    is formatted with ``{sign}`` (``+`` / ``-``) and ``{opposite}`` (``-`` / ``+``). Every signed
+    error or gradient path in plausigrad is written through this one function: BioGrad's apical
+    errors, EMSTDP's error units, SSNN-BP's gradient streams.
+    """
+    pathways, on_event = {}, {}
+    for (suffix, sign, opposite), event in zip(SIGNS, events):
+        pathways[f"{prefix}_{suffix}"] = code.format(sign=sign, opposite=opposite)
+        on_event[f"{prefix}_{suffix}"] = event
+    return pathways, on_event
+
+
 def apical_pathways(weight, receiver):
-    """Code for the two signed error pathways writing into the apical side ``receiver``.
+    """The two signed error pathways writing into the apical side ``receiver`` (pathways,
+    on_event).
 
     ``weight`` is the variable carrying the feedback strength (``B``, or ``w`` for symmetric
     feedback); ``receiver`` is ``"post"`` for feedback synapses and ``"pre"`` when the backward
     path runs on a feedforward synapse.
     """
-    code = {}
-    for pathway, sign in (("apical_positive", "+"), ("apical_negative", "-")):
-        code[pathway] = (f"u_{receiver} {sign}= error_quantum * {weight}\n"
-                         f"err_{receiver} {sign}= psibar_{receiver} * {weight}")
-    return code
-
-
-ERROR_EVENT_OF_PATHWAY = {"apical_positive": "error_positive",
-                          "apical_negative": "error_negative"}
+    return signed_pathways("apical", f"u_{receiver} {{sign}}= error_quantum * {weight}\n"
+                                     f"err_{receiver} {{sign}}= psibar_{receiver} * {weight}")
 
 
 def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_model="",
@@ -59,8 +72,9 @@ def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_mod
     on_post = dict(extra_on_post or {})
     on_event = dict(extra_events or {})
     if symmetric_feedback:
-        on_post.update(apical_pathways("w", "pre"))
-        on_event.update(ERROR_EVENT_OF_PATHWAY)
+        pathways, events = apical_pathways("w", "pre")
+        on_post.update(pathways)
+        on_event.update(events)
     synapses = Synapses(pre, post, model=FEEDFORWARD_MODEL + extra_model, on_pre=on_pre,
                         on_post=on_post or None, on_event=on_event, name=name)
     connect_all_to_all(synapses)
@@ -70,8 +84,9 @@ def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_mod
 def feedback_synapses(upper, lower, *, name, extra_model="", extra_on_pre=None,
                       extra_on_post=None, extra_events=None):
     """All-to-all feedback synapses from the error units of ``upper`` to the apical of ``lower``."""
-    on_pre = {**apical_pathways("B", "post"), **(extra_on_pre or {})}
-    on_event = {**ERROR_EVENT_OF_PATHWAY, **(extra_events or {})}
+    pathways, events = apical_pathways("B", "post")
+    on_pre = {**pathways, **(extra_on_pre or {})}
+    on_event = {**events, **(extra_events or {})}
     synapses = Synapses(upper, lower, model=FEEDBACK_MODEL + extra_model, on_pre=on_pre,
                         on_post=extra_on_post, on_event=on_event, name=name)
     connect_all_to_all(synapses)

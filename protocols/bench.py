@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from plausigrad.protocols.datasets import load_dataset
+from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.registry import make_rule
@@ -40,8 +41,7 @@ FULL_EPOCH_SAMPLES = 70_000
 
 def _simulator(rule, images, labels, n_train, n_eval, device, build_root, name):
     return Simulator(rule, SIZES, WINDOWS, SLEEP, images[:n_train + n_eval],
-                     labels[:n_train + n_eval], n_train, n_eval, device=device,
-                     build_directory=os.path.join(build_root, name))
+                     labels[:n_train + n_eval], n_train, n_eval, device=Device(device, os.path.join(build_root, name)))
 
 
 def _time_run(simulator, rule, state, n_train):
@@ -84,7 +84,7 @@ def bench_rule(name, images, labels, build_root, cpp_slice=3000):
     n_train = cpp_slice - eval_part
     simulator = Simulator(rule, sizes, Windows(*rule.default_windows), None,
                           images[:cpp_slice], labels[:cpp_slice], n_train, eval_part,
-                          device="cpp", build_directory=os.path.join(build_root, name))
+                          device=Device("cpp", os.path.join(build_root, name)))
     result = {"network": "-".join(map(str, sizes)), "windows": list(rule.default_windows),
               **{key: value for key, value in rule.describe().items()
                  if key in ("feedback", "batch_size")},

@@ -10,6 +10,9 @@ Bad input (an unknown device or rule, an option the rule does not have, a non-po
 missing or corrupt dataset file, a checkpoint of another configuration) is reported as ONE line
 ``plausigrad: error: ...`` with exit status 2, never as a traceback.
 
+Importing this module does not import Brian2 (a test checks it): a bad option or ``--help`` of
+the top-level parser answers at once; a command's own modules import Brian2 when it runs.
+
 The CLI is the composition root of the package: ``demo``, ``align`` and ``train
 --track-alignment`` use :mod:`plausigrad.analysis`, imported when those commands run, so the
 library layers keep their one-way dependencies (models <- rules <- protocols <- analysis).

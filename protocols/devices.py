@@ -3,6 +3,12 @@
 Public API::
 
     DEVICE_CHOICES = ("runtime", "cpp", "cuda")
+    Device(kind="runtime", build_directory=None, threads=0, runtime_target="cython",
+           compute_capability=8.0)        where and how a network runs (validated once, here)
+        .standalone, .activate(), .build(compile=True), .build_lock(), .insert_seed(array),
+        .run_standalone(run_args), .release_results()
+    remove_orphaned_results(build_directory)
+    as_device(device) -> Device           a Device, or a kind string for Device(kind)
     activate_device(kind, build_directory=None, *, threads=0, runtime_target="cython",
                     compute_capability=8.0) -> brian2 Device
     is_standalone(kind) -> bool
@@ -48,20 +54,23 @@ failing)
     which newer GPUs JIT-compile. Pass ``None`` to use the detected GPU's (needs a GPU).
 """
 
+import contextlib
 import functools
 import importlib
 import os
 import shutil
 import subprocess
 import tempfile
-
-from brian2 import prefs
-from brian2.devices.device import all_devices, get_device, set_device
+from dataclasses import dataclass
 
 from plausigrad.models.errors import PlausigradError
 
-__all__ = ["DEVICE_CHOICES", "DeviceError", "activate_device", "is_standalone",
-           "build_standalone", "nvcc_available", "cxx_available", "gpu_visible"]
+# Brian2 is imported where it is used, not here: the CLI reads DEVICE_CHOICES and must start
+# (``plausigrad --help``, a bad option) without the ~2 s that importing Brian2 takes.
+
+__all__ = ["DEVICE_CHOICES", "Device", "DeviceError", "as_device", "activate_device",
+           "is_standalone", "build_standalone", "remove_orphaned_results", "nvcc_available",
+           "cxx_available", "gpu_visible"]
 
 DEVICE_CHOICES = ("runtime", "cpp", "cuda")
 RUNTIME_TARGETS = ("cython", "numpy")
@@ -118,12 +127,144 @@ def gpu_visible():
 
 def _reset_brian_devices():
     """Forget the state of every device (code objects, arrays, networks of earlier builds)."""
+    from brian2.devices.device import all_devices
     for brian_device in all_devices.values():
         brian_device.reinit()
     if "cuda_standalone" in all_devices:
         from brian2cuda.utils import gputools
         gputools.reset_cuda_installation()  # brian2cuda caches nvcc path and GPU selection
         gputools.reset_gpu_selection()      # module-wide; re-detect with the new prefs
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where and how a network runs: the one object that owns activation, building, seeding and
+    the results folders, for runtime, C++ and CUDA alike.
+
+    ==================  =========================================================================
+    field               meaning
+    ==================  =========================================================================
+    kind                ``"runtime"`` (Cython/numpy code generation), ``"cpp"`` or ``"cuda"``
+    build_directory     standalone project directory (None: a temporary one at build time)
+    threads             OpenMP threads of C++ standalone (0: no OpenMP)
+    runtime_target      code generation target of the runtime device (``cython`` or ``numpy``)
+    compute_capability  GPU architecture CUDA code is compiled for (None: the detected GPU's)
+    ==================  =========================================================================
+
+    Every field is validated here, once; a bad value is a :class:`DeviceError`.
+    """
+
+    kind: str = "runtime"
+    build_directory: str = None
+    threads: int = 0
+    runtime_target: str = "cython"
+    compute_capability: float = 8.0
+
+    def __post_init__(self):
+        _check_kind(self.kind)
+        if self.runtime_target not in RUNTIME_TARGETS:
+            raise DeviceError(f"unknown runtime target {self.runtime_target!r}; "
+                              f"choose one of: {', '.join(RUNTIME_TARGETS)}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise DeviceError(f"threads must be a non-negative integer, got {self.threads!r}")
+
+    @property
+    def standalone(self):
+        """True for the code-generating devices (cpp, cuda): compiled once, run with run_args."""
+        return self.kind != "runtime"
+
+    def activate(self):
+        """Make this the active Brian2 device (see :func:`activate_device`); returns it."""
+        return _activate(self)
+
+    def build(self, *, compile=True):
+        """Write (and compile) the active standalone project (:func:`build_standalone`)."""
+        return build_standalone(self.build_directory, run=False, compile=compile)
+
+    def build_lock(self):
+        """An inter-process lock on the build directory: two processes that share a build (same
+        network, e.g. a learning-rate sweep) compile one after the other, never both at once."""
+        from brian2.utils.filelock import FileLock
+        if self.build_directory is None:  # a private temporary directory
+            return contextlib.nullcontext()
+        os.makedirs(self.build_directory, exist_ok=True)
+        return FileLock(os.path.join(self.build_directory, ".plausigrad-build.lock"))
+
+    def insert_seed(self, array_name):
+        """Seed the standalone random generators from the run-time variable ``array_name``.
+
+        Brian2's ``seed()`` bakes a constant into the binary; reading a variable that
+        ``run_args`` sets (inserted right after ``set_from_command_line``) lets every run use its
+        own seed without recompiling. C++: one generator per OpenMP thread. CUDA: brian2cuda's
+        ``random_number_buffer`` seeds cuRAND's host and device generators (what its own
+        ``seed()`` compiles to, ``brian2cuda/device.py``); the host copy of a ``run_args``
+        value is set before it is copied to the GPU (``templates/objects.cu``).
+        """
+        from brian2 import prefs
+        from brian2.devices.device import get_device
+        active = get_device()
+        if self.kind == "cuda":
+            active.insert_code("main", f"brian::random_number_buffer.set_seed("
+                                       f"(unsigned long long)brian::{array_name}[0]);")
+        elif self.kind == "cpp":
+            threads = max(1, prefs.devices.cpp_standalone.openmp_threads)
+            active.insert_code("main", f"for (int _i = 0; _i < {threads}; _i++) "
+                                       f"brian::_random_generators[_i].seed("
+                                       f"(unsigned long)brian::{array_name}[0] + _i);")
+        else:
+            raise DeviceError("insert_seed is for standalone devices; seed the runtime "
+                              "device with brian2.seed()")
+
+    def run_standalone(self, run_args):
+        """Run the compiled binary once with ``run_args``, writing into this process's own
+        ``results_<pid>`` folder (so runs that share a build can run side by side); the folders
+        of processes that are gone are removed first."""
+        from brian2.devices.device import get_device
+        active = get_device()
+        remove_orphaned_results(active.project_dir)
+        active.run(results_directory=f"results_{os.getpid()}", run_args=run_args,
+                   with_output=False)
+
+    def release_results(self):
+        """Remove the results folder of the last run (once its values have been read)."""
+        from brian2.devices.device import get_device
+        shutil.rmtree(get_device().results_dir, ignore_errors=True)
+
+
+def as_device(device):
+    """``device`` as a :class:`Device`: a Device is returned as is, a kind string ("runtime",
+    "cpp", "cuda") becomes ``Device(kind)``."""
+    if isinstance(device, Device):
+        return device
+    if isinstance(device, str):
+        return Device(device)
+    raise DeviceError(f"device must be a Device or one of {', '.join(DEVICE_CHOICES)}, "
+                      f"got {device!r}")
+
+
+def remove_orphaned_results(build_directory):
+    """Remove the ``results_<pid>`` folders in ``build_directory`` whose process is gone.
+
+    A run killed mid-epoch (Ctrl-C, SIGKILL, a lost session) never reaches
+    :meth:`Device.release_results`; its folder holds a whole network's state and would pile up.
+    """
+    if not build_directory or not os.path.isdir(build_directory):
+        return
+    for name in os.listdir(build_directory):
+        prefix, _, pid = name.partition("_")
+        if prefix != "results" or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(build_directory, name), ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def activate_device(kind, build_directory=None, *, threads=0, runtime_target="cython",
@@ -134,14 +275,17 @@ def activate_device(kind, build_directory=None, *, threads=0, runtime_target="cy
     chosen at build time). ``threads`` is the OpenMP thread count of C++ standalone (0: no
     OpenMP). ``runtime_target`` is the code generation target of the runtime device.
     ``compute_capability`` is the GPU architecture CUDA code is compiled for (see module doc).
-    Raises :class:`DeviceError` for an unknown kind or a missing toolchain.
+    Raises :class:`DeviceError` for an unknown kind or a missing toolchain. The same as
+    ``Device(kind, ...).activate()``.
     """
-    _check_kind(kind)
-    if kind == "runtime" and runtime_target not in RUNTIME_TARGETS:
-        raise DeviceError(f"unknown runtime target {runtime_target!r}; "
-                          f"choose one of: {', '.join(RUNTIME_TARGETS)}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise DeviceError(f"threads must be a non-negative integer, got {threads!r}")
+    return Device(kind, build_directory, threads, runtime_target, compute_capability).activate()
+
+
+def _activate(spec):
+    from brian2 import prefs
+    from brian2.devices.device import get_device, set_device
+    kind, build_directory, threads = spec.kind, spec.build_directory, spec.threads
+    runtime_target, compute_capability = spec.runtime_target, spec.compute_capability
     if kind in ("cpp", "cuda") and not cxx_available():
         raise DeviceError(f"device {kind!r} needs a working C++ compiler "
                           f"({os.environ.get('CXX', 'g++')} not found or not working)")
@@ -168,6 +312,7 @@ def activate_device(kind, build_directory=None, *, threads=0, runtime_target="cy
 
 
 def _configure_cuda(cuda_device, build_directory, compute_capability):
+    from brian2 import prefs
     backend = prefs.devices.cuda_standalone.cuda_backend
     if gpu_visible():
         backend.detect_gpus = True
@@ -244,6 +389,7 @@ def build_standalone(directory=None, *, run=False, compile=True, clean=False):
     a few code objects (monitors, synapse creation; fewer with ``PYTHONHASHSEED=0``) are usually
     rebuilt. ``clean=True`` forces a full rebuild. Timings: ``get_device().timers["compile"]``.
     """
+    from brian2.devices.device import get_device
     active = get_device()
     if not hasattr(active, "project_dir"):
         raise DeviceError("build_standalone needs a standalone device (activate 'cpp' or 'cuda')")

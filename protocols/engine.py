@@ -4,8 +4,9 @@ The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
 :class:`~plausigrad.rules.base.NetworkContext`, receives the rule's Brian2 objects, adds the data
 ``TimedArray`` objects and the read-out monitors, and runs whole epochs:
 
-* **C++ / CUDA standalone**: the network is generated and compiled once; every epoch after that
-  is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback weights), the
+* **C++ / CUDA standalone** (a :class:`~plausigrad.protocols.devices.Device` owns activation,
+  build, seeding and results folders): the network is generated and compiled once; every epoch
+  after that is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback weights), the
   learning rates, the epoch's timeline (shuffled order, sleep blocks) and the random seed carried
   in. Nothing is recompiled, and no Python code runs between samples. Processes may share a
   build directory (the same network with other learning rates, seeds or data order, side by
@@ -23,51 +24,20 @@ the run sleeps, the feedback and feedforward weights once per sleep cycle (so th
 with Wᵀ can be followed across sleep blocks); probes and state snapshots on request.
 """
 
-import contextlib
-import os
-import shutil
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import (Network, NeuronGroup, TimedArray, defaultclock, device, ms, second,
+from brian2 import (Network, NeuronGroup, TimedArray, defaultclock, device, second,
                     seed as brian_seed)
-from brian2.utils.filelock import FileLock
 
 from plausigrad.models.errors import ConfigurationError
-from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
+from plausigrad.models.schedule_signals import EVAL, SLEEP, STEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
-from plausigrad.protocols.devices import activate_device, build_standalone, is_standalone
+from plausigrad.protocols.devices import Device, as_device
 from plausigrad.protocols.recorders import OutputCounts, SleepCycles
 from plausigrad.protocols.schedule import build_timeline
 from plausigrad.rules.base import NetworkContext
-
-STEP = 1 * ms
-
-
-def remove_orphaned_results(build_directory):
-    """Remove the ``results_<pid>`` folders in ``build_directory`` whose process is gone.
-
-    A run killed mid-epoch (Ctrl-C, SIGKILL, a lost session) never reaches the clean-up in
-    :meth:`Simulator.run`; its folder holds a whole network's state and would pile up.
-    """
-    if not build_directory or not os.path.isdir(build_directory):
-        return
-    for name in os.listdir(build_directory):
-        prefix, _, pid = name.partition("_")
-        if prefix != "results" or not pid.isdigit() or _process_alive(int(pid)):
-            continue
-        shutil.rmtree(os.path.join(build_directory, name), ignore_errors=True)
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 @dataclass
@@ -100,9 +70,9 @@ class Simulator:
     labels : ndarray (n_rows,)
     n_train, n_eval : int
         Slots per run; fixed for the lifetime of the compiled binary.
-    device : {"runtime", "cpp", "cuda"}
-    build_directory : str
-        Standalone project directory (keyed by the caller on everything that changes the code).
+    device : :class:`~plausigrad.protocols.devices.Device` or {"runtime", "cpp", "cuda"}
+        Where it runs: the device owns activation, the build (its ``build_directory`` is keyed
+        by the caller on everything that changes the code), seeding and the results folders.
     recorders : sequence of :class:`~plausigrad.protocols.recorders.Recorder`, optional
         What else the run records (:mod:`plausigrad.protocols.recorders`: ``Probes`` for figures,
         ``Snapshots`` for alignment tracking); part of the compiled network. The output counts
@@ -110,17 +80,16 @@ class Simulator:
     """
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
-                 device="cpp", build_directory=None, threads=0, runtime_target="cython",
-                 recorders=()):
+                 device="cpp", recorders=()):
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)
         self.labels = np.asarray(labels, dtype=np.float64)
         self.n_train, self.n_eval = n_train, n_eval
-        self.device_kind, self.build_directory = device, build_directory
-        self.threads, self.runtime_target = threads, runtime_target
+        self.device = as_device(device)
         self.recorders = [OutputCounts(), SleepCycles(), *recorders]
-        if device == "runtime" and runtime_target == "numpy" and rule.batch_size > 1:
+        if (self.device.kind == "runtime" and self.device.runtime_target == "numpy"
+                and rule.batch_size > 1):
             # Known problem: on the numpy target the apply_batch pathway corrupts other synaptic
             # arrays (B changed in fa mode); cython and C++ standalone agree exactly.
             raise ConfigurationError("mini-batches (batch size > 1) are not supported on the "
@@ -166,7 +135,7 @@ class Simulator:
         For tools that read the generated model (equations, pathways, ``run_regularly`` code),
         such as the locality audit in :mod:`plausigrad.analysis.audit`.
         """
-        activate_device("runtime", runtime_target=self.runtime_target)
+        Device("runtime", runtime_target=self.device.runtime_target).activate()
         return self._build(self.timeline(np.asarray(train_order)))
 
     def _state_views(self):
@@ -191,18 +160,18 @@ class Simulator:
         ``learning_rates`` maps state names (``W1``, ``b1``, ...) to learning-rate values.
         """
         timeline = self.timeline(train_order)
-        if is_standalone(self.device_kind):
+        if self.device.standalone:
             started = self._run_standalone(timeline, state, seed, learning_rates)
         else:
             started = self._run_runtime(timeline, state, seed, learning_rates)
         elapsed = time.perf_counter() - started
         record = self._collect(timeline, elapsed)
-        if is_standalone(self.device_kind):
-            shutil.rmtree(device.results_dir, ignore_errors=True)
+        if self.device.standalone:
+            self.device.release_results()
         return record
 
     def _run_runtime(self, timeline, state, seed, learning_rates):
-        activate_device("runtime", runtime_target=self.runtime_target)
+        self.device.activate()
         net, namespace = self._build(timeline)
         self._assign(state, learning_rates)
         brian_seed(seed)
@@ -226,13 +195,13 @@ class Simulator:
         """
         if generate_only:
             self._generate()
-            build_standalone(self.build_directory, run=False, compile=False)
+            self.device.build(compile=False)
             return None
         if not self.compiled:
             self._generate()
             started = time.perf_counter()
-            with self._build_lock():
-                build_standalone(self.build_directory, run=False)
+            with self.device.build_lock():
+                self.device.build()
             self.compile_seconds = time.perf_counter() - started
             self.compiled = True
         return self.compile_seconds
@@ -240,20 +209,12 @@ class Simulator:
     def _generate(self):
         """Build the network on the standalone device and queue its one run (no compile yet)."""
         timeline = self.timeline(np.arange(self.n_train))
-        activate_device(self.device_kind, self.build_directory, threads=self.threads)
+        self.device.activate()
         net, namespace = self._build(timeline)
         device.apply_run_args()
-        self._insert_seed_code()
+        self.device.insert_seed(device.get_array_name(self._handles["rng"].variables["rng_seed"]))
         net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
                 report="text", report_period=60 * second)
-
-    def _build_lock(self):
-        """An inter-process lock on the build directory: two processes that share a build (same
-        network, e.g. a learning-rate sweep) compile one after the other, never both at once."""
-        if self.build_directory is None:  # a private temporary directory
-            return contextlib.nullcontext()
-        os.makedirs(self.build_directory, exist_ok=True)
-        return FileLock(os.path.join(self.build_directory, ".plausigrad-build.lock"))
 
     def _run_standalone(self, timeline, state, seed, learning_rates):
         self.compile()
@@ -264,34 +225,9 @@ class Simulator:
             run_args[view] = self._flat(name, state[name])
         for name, (owner, variable) in h["built"].learning_rates.items():
             run_args[getattr(owner, variable)] = float(learning_rates[name])
-        remove_orphaned_results(device.project_dir)
         started = time.perf_counter()
-        # each process writes its results into its own folder, so that runs sharing a build can
-        # run side by side; the folder is removed once the record is collected (see run())
-        device.run(results_directory=f"results_{os.getpid()}", run_args=run_args,
-                   with_output=False)
+        self.device.run_standalone(run_args)  # results in its own folder, released in run()
         return started
-
-    def _insert_seed_code(self):
-        """Seed the standalone random generators from the ``rng_seed`` run-time variable.
-
-        Brian2's ``seed()`` bakes a constant into the binary; reading a variable that
-        ``run_args`` sets (inserted right after ``set_from_command_line``) lets every epoch use
-        its own seed without recompiling. C++: one generator per OpenMP thread. CUDA: brian2cuda's
-        ``random_number_buffer`` seeds cuRAND's host and device generators (what its own
-        ``seed()`` compiles to, ``brian2cuda/device.py``); the host copy of a ``run_args``
-        value is set before it is copied to the GPU (``templates/objects.cu``).
-        """
-        array = device.get_array_name(self._handles["rng"].variables["rng_seed"])
-        if self.device_kind == "cuda":
-            device.insert_code("main", f"brian::random_number_buffer.set_seed("
-                                       f"(unsigned long long)brian::{array}[0]);")
-            return
-        from brian2 import prefs
-        threads = max(1, prefs.devices.cpp_standalone.openmp_threads)
-        device.insert_code("main", f"for (int _i = 0; _i < {threads}; _i++) "
-                                   f"brian::_random_generators[_i].seed("
-                                   f"(unsigned long)brian::{array}[0] + _i);")
 
     def _collect(self, timeline, elapsed):
         fields = {"probes": {}, "spikes": {}, "snapshots": []}

@@ -26,12 +26,10 @@ so a soma is seen before its reset.
 """
 
 import numpy as np
-from brian2 import NeuronGroup, SpikeMonitor, StateMonitor, ms
+from brian2 import NeuronGroup, SpikeMonitor, StateMonitor
 
 from plausigrad.models.errors import require_positive
-from plausigrad.models.schedule_signals import EVAL
-
-STEP = 1 * ms
+from plausigrad.models.schedule_signals import EVAL, STEP
 
 
 class Recorder:

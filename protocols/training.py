@@ -24,7 +24,7 @@ from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, r
                                              save_checkpoint, write_json)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
-from plausigrad.protocols.devices import DEVICE_CHOICES
+from plausigrad.protocols.devices import DEVICE_CHOICES, Device
 from plausigrad.protocols.engine import Simulator, slot_metrics
 from plausigrad.protocols.recorders import Snapshots
 from plausigrad.protocols.schedule import SleepSchedule, Windows
@@ -193,8 +193,7 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     build_dir = os.path.join(build_root or default_build_root(),
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
-                          labels, n_train, n_eval, device=config.device,
-                          build_directory=build_dir, threads=config.threads,
+                          labels, n_train, n_eval, device=Device(config.device, build_dir, config.threads),
                           recorders=[Snapshots(config.track_alignment)] if config.track_alignment
                           else [])
     log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
@@ -273,8 +272,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     build_dir = os.path.join(build_root or default_build_root(),
                              f"eval-{build_key(config, rule, 0, dataset.num_test)}")
     simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,
-                          dataset.num_test, device=config.device, build_directory=build_dir,
-                          threads=config.threads)
+                          dataset.num_test, device=Device(config.device, build_dir, config.threads))
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],

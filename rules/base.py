@@ -6,17 +6,24 @@ code) and declares which variables are *learned state* — the arrays the protoc
 run to the next (``run_args`` on standalone), checkpoints, and hands to the analysis.
 
 The protocol supplies a :class:`NetworkContext` (how to read the input and the label, the schedule
-flags, the slot and batch durations); the rule returns a :class:`BuiltNetwork`. Nothing in a rule
-knows about epochs, devices or files.
+flags, the slot duration); :meth:`LearningRule.build` returns a :class:`BuiltNetwork`, wired by the
+shared builder (:mod:`plausigrad.rules.builder`) from the rule's hooks: its input layer, its
+neuron layers, its weights with their plasticity and its feedback. Nothing in a rule knows about
+epochs, devices or files.
 """
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.parameters import param
+from plausigrad.rules.builder import BuiltNetwork, NetworkContext, StateVariable, build_network
+
+__all__ = ["LearningRule", "RuleParameters", "BiasedRuleParameters", "NetworkContext",
+           "BuiltNetwork", "StateVariable", "LR_FLAGS", "BIAS_LR_FLAGS", "per_layer",
+           "positive_tuple"]
 
 
 def positive_tuple(name, values):
@@ -37,39 +44,6 @@ def per_layer(name, values, n_layers):
     if len(values) != n_layers:
         raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
     return tuple(values)
-
-
-@dataclass(frozen=True)
-class NetworkContext:
-    """What the protocol provides to a rule when building a network."""
-
-    layer_sizes: tuple           #: (n_input, n_hidden..., n_output)
-    pixel_expression: str        #: Brian2 expression of the input intensity of input neuron i
-    target_expression: str       #: expression of y_j (1 for the labelled output unit, else 0)
-    schedule_equations: str      #: the schedule flags (models.schedule_signals)
-    slot_duration: object        #: Brian2 quantity: duration of one slot
-
-
-@dataclass(frozen=True)
-class StateVariable:
-    """One learned array: ``owner.<variable>``; ``shape`` is its matrix shape (post, pre)."""
-
-    owner: object
-    variable: str
-    shape: tuple
-
-
-@dataclass
-class BuiltNetwork:
-    """The Brian2 objects of a rule's network and the handles the protocol needs."""
-
-    objects: list                #: every Brian2 object to put into the Network
-    input_group: object
-    output_group: object
-    state: dict                  #: name -> StateVariable, the learned state (weights, biases)
-    learning_rates: dict         #: name -> (owner, variable) of shared learning-rate variables
-    feedback_pairs: list = field(default_factory=list)  #: (feedback name, feedforward name)
-    namespace: dict = field(default_factory=dict)       #: constants the equations use
 
 
 #: option spellings of the learning rates (the short ones first: they are the documented ones)
@@ -164,18 +138,29 @@ class LearningRule:
     ``alignment_plugin``    ``"module:Class"`` of its alignment plug-in
                             (:class:`plausigrad.analysis.alignment.AlignmentModel`), or None;
                             a string, so that the rule does not import the analysis layer
+    ``state_variables``     state-name prefix -> (owner kind, Brian2 variable): where the
+                            builder finds each array of :meth:`state_layout` (owner kinds:
+                            ``"layer"`` l, ``"weights"`` W^l, ``"feedback"`` into layer l)
+    ``learning_rate_variables``  the same for the keys of :meth:`learning_rate_values`
     ======================  =====================================================================
 
     Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
     :attr:`loss` (a :mod:`plausigrad.rules.losses` object), :meth:`state_layout`,
-    :meth:`feedback_name`, :meth:`feedback_pairs`, :meth:`initial_state`, :meth:`build`,
-    :meth:`describe`, :meth:`learning_rate_values`.
+    :meth:`feedback_name`, :meth:`feedback_sender`, :meth:`feedback_pairs`,
+    :meth:`initial_state`, :meth:`build`, :meth:`describe`, :meth:`learning_rate_values`.
+
+    Network hooks, called by :func:`plausigrad.rules.builder.build_network` (``build``):
+    :meth:`input_layer`, :meth:`neuron_layer`, :meth:`weights`, :meth:`feedback` and
+    :meth:`namespace`. A rule implements them, or overrides :meth:`build` altogether.
     """
 
     name = None
     parameters_class = RuleParameters
     default_windows = None
     alignment_plugin = None
+    state_variables = {"W": ("weights", "w")}
+    learning_rate_variables = {"W": ("weights", "learning_rate"),
+                               "b": ("layer", "bias_learning_rate")}
 
     def __init__(self, params=None):
         if params is None:
@@ -210,21 +195,48 @@ class LearningRule:
         errors travel back through the forward weights (W^{l+1})ᵀ themselves (default)."""
         return None
 
+    def feedback_sender(self, layer, n_layers):
+        """Index of the layer whose error units send the feedback into hidden layer ``layer``:
+        the layer above (default), or e.g. the output for direct feedback alignment."""
+        return layer + 1
+
     def feedback_pairs(self, layer_sizes):
-        """[(feedback name, forward name)]: feedback matrices shaped like the transpose of the
-        forward matrix above them (B^l against W^{l+1}), whose angle the trainer logs."""
+        """[(feedback name, forward name)]: feedback matrices from the layer above, the
+        counterpart of the transpose of the forward matrix above them (B^l against W^{l+1}),
+        whose angle the trainer logs."""
         n_layers = len(layer_sizes) - 1
-        layout = self.state_layout(layer_sizes)
         pairs = []
         for l in range(1, n_layers):
             name = self.feedback_name(l, n_layers)
-            if name is not None and layout[name] == layout[f"W{l + 1}"][::-1]:
+            if name is not None and self.feedback_sender(l, n_layers) == l + 1:
                 pairs.append((name, f"W{l + 1}"))
         return pairs
 
     def build(self, context):
-        """Return a :class:`BuiltNetwork` for ``context``."""
+        """Return a :class:`BuiltNetwork` for ``context``: the shared builder wires the rule's
+        hooks (:func:`plausigrad.rules.builder.build_network`)."""
+        return build_network(self, context)
+
+    # -- network hooks (see plausigrad.rules.builder) -----------------------------------------
+    def input_layer(self, context, name):
+        """The input :class:`~plausigrad.models.layer.Layer` (spike sources of the pixels)."""
         raise NotImplementedError
+
+    def neuron_layer(self, layer, context, name):
+        """The :class:`~plausigrad.models.layer.Layer` of layer ``layer`` (1..L; L: output)."""
+        raise NotImplementedError
+
+    def weights(self, pre, post, layer, context, name):
+        """The ``Synapses`` of W^layer from Layer ``pre`` to Layer ``post``, with plasticity."""
+        raise NotImplementedError
+
+    def feedback(self, upper, lower, layer, context, name):
+        """The feedback ``Synapses`` from Layer ``upper`` into hidden Layer ``lower``."""
+        raise NotImplementedError
+
+    def namespace(self):
+        """Constants the rule's equations use (``batch_size`` is added by the builder)."""
+        return {}
 
     def initial_state(self, layer_sizes, rng):
         """Initial learned state: name -> numpy array shaped like ``StateVariable.shape``."""

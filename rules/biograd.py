@@ -55,14 +55,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plausigrad.models.compartment_neuron import (SLOT_RESET, CompartmentNeuronParameters,
-                                                  compartment_layer)
-from plausigrad.models.encoders import INPUT_SLOT_RESET, bernoulli_input
+from plausigrad.models.compartment_neuron import CompartmentNeuronParameters, compartment_layer
+from plausigrad.models.encoders import bernoulli_input
 from plausigrad.models.errors import require_choice, require_positive, require_rate
 from plausigrad.models.parameters import param
 from plausigrad.models.synapses import feedback_synapses, feedforward_synapses
-from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, BuiltNetwork,
-                                   LearningRule, StateVariable, per_layer, positive_tuple)
+from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, LearningRule,
+                                   per_layer, positive_tuple)
 from plausigrad.rules.eligibility import ELIGIBILITY_FORMS, eligibility_code
 from plausigrad.rules.losses import RateMSE
 from plausigrad.rules.sleep import DECAY_AT_SLOT_START, HEBBIAN_ON_ECHO
@@ -74,6 +73,9 @@ FEEDBACK_MODES = ("sleep", "fa", "symmetric")
 #: MNIST, 784-500-10, test accuracy after epoch 1 / 2 was 91.96 / 94.76 % with 1.0 and
 #: 94.48 / 96.83 % with 0.1.
 SLEEP_INIT_SCALE = 0.1
+
+#: The bias's gradient accumulator and learning rate (the bias b itself is the neuron's).
+BIAS_MODEL = "bias_grad : 1\nbias_learning_rate : 1 (shared)\n"
 
 #: Bias: apply the mini-batch mean at its boundary, then accumulate u · ψ̄ at the learn step.
 BIAS_UPDATE = """
@@ -175,67 +177,42 @@ class BioGrad(LearningRule):
                 state[f"B{l}"] = rng.uniform(-bound, bound, size=(layer_sizes[l], layer_sizes[l + 1]))
         return state
 
-    def build(self, ctx):
+    # -- network hooks (wired by plausigrad.rules.builder) -------------------------------------
+    state_variables = {"W": ("weights", "w"), "b": ("layer", "b"), "B": ("feedback", "B")}
+
+    def input_layer(self, ctx, name):
+        return bernoulli_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
+                               name=name, extra_events=dict(LEARN_EVENT))
+
+    def neuron_layer(self, layer, ctx, name):
+        output = layer == ctx.n_layers
+        built = compartment_layer(
+            ctx.layer_sizes[layer], self.params.neuron, ctx.schedule_equations,
+            role="output" if output else "hidden", name=name,
+            target_expression=ctx.target_expression if output else None,
+            sleep_noise=self.uses_sleep and not output, extra_model=BIAS_MODEL,
+            extra_events=None if output else dict(LEARN_EVENT))
+        built.group.run_regularly(BIAS_UPDATE, when="groups", order=1, name=f"{name}_bias_update")
+        return built
+
+    def feedback(self, upper, lower, layer, ctx, name):
+        if not self.uses_sleep:
+            return feedback_synapses(upper.group, lower.group, name=name)
+        synapses = feedback_synapses(upper.group, lower.group, name=name,
+                                     extra_on_post={"hebbian": HEBBIAN_ON_ECHO},
+                                     extra_events={"hebbian": "sleep_echo"})
+        synapses.run_regularly(DECAY_AT_SLOT_START, dt=ctx.slot_duration, when="start",
+                               name=f"{name}_sleep_decay")
+        return synapses
+
+    def namespace(self):
         p = self.params
-        sizes = ctx.layer_sizes
-        n_layers = len(sizes) - 1
-        flags = ctx.schedule_equations
-        objects, state, learning_rates, feedback_pairs = [], {}, {}, []
+        return {**p.neuron.namespace(), "error_quantum": p.error_quantum,
+                "input_rate": p.input_rate, "sleep_noise_rate": p.sleep_noise_rate,
+                "sleep_learning_rate": p.sleep_learning_rate, "sleep_decay": p.sleep_decay,
+                "target_rate": p.target_rate, "error_dither": 1.0 if p.dithered_errors else 0.0}
 
-        source = bernoulli_input(sizes[0], ctx.pixel_expression, flags, name="input",
-                                 extra_events=dict(LEARN_EVENT))
-        source.run_regularly(INPUT_SLOT_RESET, dt=ctx.slot_duration, when="start",
-                             name="input_slot_reset")
-        objects.append(source)
-
-        layers = [source]
-        for l in range(1, n_layers + 1):
-            output = l == n_layers
-            group = compartment_layer(
-                sizes[l], p.neuron, flags, role="output" if output else "hidden",
-                name=f"layer{l}", target_expression=ctx.target_expression if output else None,
-                sleep_noise=self.uses_sleep and not output,
-                extra_model="bias_grad : 1\nbias_learning_rate : 1 (shared)\n",
-                extra_events=None if output else dict(LEARN_EVENT))
-            group.run_regularly(SLOT_RESET, dt=ctx.slot_duration, when="start",
-                                name=f"layer{l}_slot_reset")
-            group.run_regularly(BIAS_UPDATE, when="groups", order=1, name=f"layer{l}_bias_update")
-            state[f"b{l}"] = StateVariable(group, "b", (sizes[l],))
-            learning_rates[f"b{l}"] = (group, "bias_learning_rate")
-            objects.append(group)
-            layers.append(group)
-
-        for l in range(1, n_layers + 1):
-            synapses = self._feedforward(layers[l - 1], layers[l], l, ctx)
-            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
-            learning_rates[f"W{l}"] = (synapses, "learning_rate")
-            objects.append(synapses)
-
-        if p.feedback != "symmetric":
-            for l in range(1, n_layers):
-                extra = {}
-                if self.uses_sleep:
-                    extra = dict(extra_on_post={"hebbian": HEBBIAN_ON_ECHO},
-                                 extra_events={"hebbian": "sleep_echo"})
-                feedback = feedback_synapses(layers[l + 1], layers[l], name=f"B{l}", **extra)
-                if self.uses_sleep:
-                    feedback.run_regularly(DECAY_AT_SLOT_START, dt=ctx.slot_duration,
-                                           when="start", name=f"B{l}_sleep_decay")
-                state[f"B{l}"] = StateVariable(feedback, "B", (sizes[l], sizes[l + 1]))
-                feedback_pairs.append((f"B{l}", f"W{l + 1}"))
-                objects.append(feedback)
-
-        namespace = {**p.neuron.namespace(), "error_quantum": p.error_quantum,
-                     "input_rate": p.input_rate, "sleep_noise_rate": p.sleep_noise_rate,
-                     "sleep_learning_rate": p.sleep_learning_rate, "sleep_decay": p.sleep_decay,
-                     "target_rate": p.target_rate,
-                     "error_dither": 1.0 if p.dithered_errors else 0.0,
-                     "batch_size": p.batch_size}
-        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
-                            state=state, learning_rates=learning_rates,
-                            feedback_pairs=feedback_pairs, namespace=namespace)
-
-    def _feedforward(self, pre, post, layer, ctx):
+    def weights(self, pre, post, layer, ctx, name):
         """Feedforward synapses of weight layer ``layer`` with eligibility and update."""
         p = self.params
         elig = eligibility_code(p.eligibility)
@@ -252,14 +229,14 @@ class BioGrad(LearningRule):
             pathways["apply_batch"] = "w -= learning_rate * grad / batch_size\ngrad = 0"
             events["apply_batch"] = "apply_batch"
         synapses = feedforward_synapses(
-            pre, post, name=f"W{layer}",
+            pre.group, post.group, name=name,
             symmetric_feedback=p.feedback == "symmetric" and layer >= 2,
             extra_model=model, extra_on_pre=pathways,
             extra_on_post={"eligibility_reset": elig.on_post} if elig.on_post else None,
             extra_events=events)
         if elig.step:
-            synapses.run_regularly(elig.step, when="groups", order=2, name=f"W{layer}_eligibility")
+            synapses.run_regularly(elig.step, when="groups", order=2, name=f"{name}_eligibility")
             synapses.run_regularly(elig.slot_reset, dt=ctx.slot_duration, when="start",
-                                   name=f"W{layer}_eligibility_slot_reset")
+                                   name=f"{name}_eligibility_slot_reset")
 
         return synapses

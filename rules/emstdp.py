@@ -88,25 +88,20 @@ presynaptic variant and the other loss options.
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import Synapses
+
 from plausigrad.models.errors import (
     ConfigurationError,
     require_choice,
     require_positive,
     require_rate,
 )
-from plausigrad.models.integrate_and_fire import (
-    IF_SLOT_RESET,
-    IntegrateAndFireParameters,
-    error_thresholds,
-    forward_thresholds,
-    if_layer,
-    streaming_input,
-)
-from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
+from plausigrad.models.integrate_and_fire import (IntegrateAndFireParameters,
+                                                  error_feedback_synapses, error_pathways,
+                                                  error_thresholds, forward_thresholds, if_layer,
+                                                  streaming_input)
 from plausigrad.models.parameters import param
-from plausigrad.rules.base import (LR_FLAGS, BuiltNetwork, LearningRule, RuleParameters,
-                                   StateVariable)
+from plausigrad.models.synapses import feedforward_synapses
+from plausigrad.rules.base import LR_FLAGS, LearningRule, RuleParameters
 from plausigrad.rules.losses import RateMSE
 
 FEEDBACK_MODES = ("symmetric", "fa", "dfa")
@@ -132,15 +127,6 @@ m = rms_decay * m + (1 - rms_decay) * g**2
 w = clip(w + learning_rate * g / sqrt(m + rms_epsilon), -weight_limit, weight_limit)
 grad = 0
 '''
-
-#: Error spikes into the error units of the layer below: feedback synapse (``post``) or the
-#: transposed read of a forward synapse (``pre``).
-def _error_pathways(weight, receiver):
-    return {"error_up": f"E_in_{receiver} += {weight}", "error_down": f"E_in_{receiver} -= {weight}"}
-
-
-ERROR_EVENTS = {"error_up": "error_positive", "error_down": "error_negative"}
-
 
 @dataclass(frozen=True)
 class EMSTDPParameters(RuleParameters):
@@ -217,8 +203,7 @@ class EMSTDP(LearningRule):
         for l in range(1, n_layers):
             name = self.feedback_name(l, n_layers)
             if name is not None:
-                sender = layer_sizes[-1] if self.params.feedback == "dfa" else layer_sizes[l + 1]
-                layout[name] = (layer_sizes[l], sender)
+                layout[name] = (layer_sizes[l], layer_sizes[self.feedback_sender(l, n_layers)])
         return layout
 
     def feedback_name(self, layer, n_layers):
@@ -245,76 +230,56 @@ class EMSTDP(LearningRule):
         for l in range(1, n_layers):
             name = self.feedback_name(l, n_layers)
             if name is not None:
-                sender = layer_sizes[-1] if p.feedback == "dfa" else layer_sizes[l + 1]
+                sender = layer_sizes[self.feedback_sender(l, n_layers)]
                 bound = p.feedback_init_scale / np.sqrt(sender)
                 state[name] = rng.uniform(-bound, bound, size=(layer_sizes[l], sender))
         return state
 
-    def build(self, ctx):
-        p = self.params
-        sizes = ctx.layer_sizes
-        n_layers = len(sizes) - 1
-        p.layer_learning_rates(n_layers)  # validates the number of rates
-        flags = ctx.schedule_equations
-        thresholds = forward_thresholds(sizes, p.neuron)
-        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
-        objects, state, learning_rates, feedback_pairs = [], {}, {}, []
+    # -- network hooks (wired by plausigrad.rules.builder) -------------------------------------
+    state_variables = {"W": ("weights", "w"), "rms": ("weights", "m"), "B": ("feedback", "B"),
+                       "D": ("feedback", "B")}
 
-        source = streaming_input(sizes[0], ctx.pixel_expression, flags, name="input",
+    def feedback_sender(self, layer, n_layers):
+        """The layer above (symmetric, fa) or the output (dfa)."""
+        return n_layers if self.params.feedback == "dfa" else layer + 1
+
+    def input_layer(self, ctx, name):
+        source = streaming_input(ctx.layer_sizes[0], ctx.pixel_expression,
+                                 ctx.schedule_equations, name=name,
                                  extra_events=dict(LEARN_EVENTS))
-        source.run_on_event("apply_batch", "pending = 0")
-        source.run_regularly("count = 0", dt=ctx.slot_duration, when="start",
-                             name="input_slot_reset")
-        objects.append(source)
-        layers = [source]
-        for l in range(1, n_layers + 1):
-            output = l == n_layers
-            group = if_layer(sizes[l], flags, role="output" if output else "hidden",
-                             name=f"layer{l}", threshold=thresholds[l - 1],
-                             error_threshold=error_ths[l - 1],
-                             target_expression=ctx.target_expression if output else None,
-                             derivative_gate=p.gated, error_reset=p.neuron.error_reset,
-                             forward_reset=p.neuron.forward_reset,
-                             extra_events=None if output else dict(LEARN_EVENTS))
-            if not output:
-                group.run_on_event("apply_batch", "pending = 0")
-            group.run_regularly(IF_SLOT_RESET, dt=ctx.slot_duration, when="start",
-                                name=f"layer{l}_slot_reset")
-            objects.append(group)
-            layers.append(group)
+        source.group.run_on_event("apply_batch", "pending = 0")
+        return source
 
-        for l in range(1, n_layers + 1):
-            symmetric = p.feedback == "symmetric" and l >= 2
-            synapses = feedforward_synapses(
-                layers[l - 1], layers[l], name=f"W{l}", extra_model=SYNAPSE_MODEL,
-                extra_on_pre={"learn": ACCUMULATE, "apply_batch": APPLY},
-                extra_on_post=_error_pathways("w", "pre") if symmetric else None,
-                extra_events={"learn": "learn", "apply_batch": "apply_batch",
-                              **(ERROR_EVENTS if symmetric else {})})
-            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
-            state[f"rms{l}"] = StateVariable(synapses, "m", (sizes[l], sizes[l - 1]))
-            learning_rates[f"W{l}"] = (synapses, "learning_rate")
-            objects.append(synapses)
+    def neuron_layer(self, layer, ctx, name):
+        p, sizes = self.params, ctx.layer_sizes
+        output = layer == ctx.n_layers
+        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
+        built = if_layer(sizes[layer], ctx.schedule_equations, role="output" if output else "hidden",
+                         name=name, threshold=forward_thresholds(sizes, p.neuron)[layer - 1],
+                         error_threshold=error_ths[layer - 1],
+                         target_expression=ctx.target_expression if output else None,
+                         derivative_gate=p.gated, error_reset=p.neuron.error_reset,
+                         forward_reset=p.neuron.forward_reset,
+                         extra_events=None if output else dict(LEARN_EVENTS))
+        if not output:
+            built.group.run_on_event("apply_batch", "pending = 0")
+        return built
 
-        for l in range(1, n_layers):
-            name = self.feedback_name(l, n_layers)
-            if name is None:
-                continue
-            upper = layers[-1] if p.feedback == "dfa" else layers[l + 1]
-            feedback = Synapses(upper, layers[l], model="B : 1  # fixed feedback weight\n",
-                                on_pre=_error_pathways("B", "post"), on_event=dict(ERROR_EVENTS),
-                                name=name)
-            connect_all_to_all(feedback)
-            state[name] = StateVariable(feedback, "B", (sizes[l], len(upper)))
-            if name.startswith("B"):
-                feedback_pairs.append((name, f"W{l + 1}"))
-            objects.append(feedback)
+    def weights(self, pre, post, layer, ctx, name):
+        symmetric = self.params.feedback == "symmetric" and layer >= 2
+        on_post, error_events = error_pathways("w", "pre") if symmetric else ({}, {})
+        return feedforward_synapses(
+            pre.group, post.group, name=name, extra_model=SYNAPSE_MODEL,
+            extra_on_pre={"learn": ACCUMULATE, "apply_batch": APPLY}, extra_on_post=on_post,
+            extra_events={"learn": "learn", "apply_batch": "apply_batch", **error_events})
 
-        namespace = {"input_rate": p.input_rate, "error_scale": p.neuron.error_scale,
-                     "target_rate": p.neuron.output_target_rate,
-                     "restart_phase2": 1.0 if p.restart_phase2 else 0.0,
-                     "rms_decay": p.rms_decay, "rms_epsilon": p.rms_epsilon,
-                     "weight_limit": p.weight_limit, "batch_size": p.batch_size}
-        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
-                            state=state, learning_rates=learning_rates,
-                            feedback_pairs=feedback_pairs, namespace=namespace)
+    def feedback(self, upper, lower, layer, ctx, name):
+        return error_feedback_synapses(upper.group, lower.group, name=name)
+
+    def namespace(self):
+        p = self.params
+        return {"input_rate": p.input_rate, "error_scale": p.neuron.error_scale,
+                "target_rate": p.neuron.output_target_rate,
+                "restart_phase2": 1.0 if p.restart_phase2 else 0.0,
+                "rms_decay": p.rms_decay, "rms_epsilon": p.rms_epsilon,
+                "weight_limit": p.weight_limit}

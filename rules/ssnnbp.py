@@ -61,10 +61,10 @@ from brian2 import Synapses
 from plausigrad.models.composite_neuron import (composite_layer, spike_history_depth,
                                                 stochastic_input, wta_output_layer)
 from plausigrad.models.errors import require_positive, require_rate
-from plausigrad.models.synapses import connect_all_to_all
 from plausigrad.models.parameters import param
-from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, BuiltNetwork,
-                                   LearningRule, StateVariable, per_layer, positive_tuple)
+from plausigrad.models.synapses import connect_all_to_all, signed_pathways
+from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, LearningRule,
+                                   per_layer, positive_tuple)
 from plausigrad.rules.losses import SoftmaxCrossEntropy
 
 #: Presynaptic event applying an accumulated mini-batch (only built when batch_size > 1). Pass a
@@ -131,80 +131,57 @@ class SSNNBP(LearningRule):
             state[f"b{l}"] = np.zeros(layer_sizes[l])
         return state
 
-    def build(self, ctx):
-        p = self.params
-        sizes = ctx.layer_sizes
-        n_layers = len(sizes) - 1
-        p.layer_learning_rates(n_layers)  # validates the number of rates
-        flags = ctx.schedule_equations
-        batched = p.batch_size > 1
-        bias_model = "bias_learning_rate : 1 (shared)\n" + ("bgrad : 1\n" if batched else "")
-        objects, state, learning_rates = [], {}, {}
+    # -- network hooks (wired by plausigrad.rules.builder) -------------------------------------
+    state_variables = {"W": ("weights", "w"), "b": ("layer", "b")}
 
-        source = stochastic_input(sizes[0], ctx.pixel_expression, flags,
-                                  spike_history=spike_history_depth(0, n_layers), name="input",
-                                  extra_events=dict(APPLY_BATCH_EVENT) if batched else None)
-        registers = [f"h{k}" for k in range(1, spike_history_depth(0, n_layers) + 1)]
-        source.run_regularly("; ".join(["hnow = 0", "count = 0"] + [f"{r} = 0" for r in registers]),
-                             dt=ctx.slot_duration, when="start", name="input_slot_reset")
-        objects.append(source)
-        layers = [source]
+    @property
+    def _batched(self):
+        return self.params.batch_size > 1
+
+    def input_layer(self, ctx, name):
+        return stochastic_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
+                                spike_history=spike_history_depth(0, ctx.n_layers), name=name,
+                                extra_events=dict(APPLY_BATCH_EVENT) if self._batched else None)
+
+    def neuron_layer(self, layer, ctx, name):
+        batched, n = self._batched, ctx.layer_sizes[layer]
+        bias_model = "bias_learning_rate : 1 (shared)\n" + ("bgrad : 1\n" if batched else "")
         if batched:
             on_gradient = {"gpos": "bgrad += 1", "gneg": "bgrad -= 1"}
         else:
             on_gradient = {"gpos": "b -= bias_learning_rate", "gneg": "b += bias_learning_rate"}
-        for l in range(1, n_layers + 1):
-            if l == n_layers:
-                group, lateral, reset = wta_output_layer(
-                    sizes[l], flags, layer=l, name=f"layer{l}",
-                    target_expression=ctx.target_expression, extra_model=bias_model,
-                    on_gradient=on_gradient)
-                objects.append(lateral)
-            else:
-                group, reset = composite_layer(sizes[l], flags, layer=l, n_layers=n_layers,
-                                               name=f"layer{l}", extra_model=bias_model,
-                                               extra_events=dict(APPLY_BATCH_EVENT) if batched
-                                               else None, on_gradient=on_gradient)
-            group.run_regularly(reset, dt=ctx.slot_duration, when="start",
-                                name=f"layer{l}_slot_reset")
-            if batched:
-                group.run_regularly(BIAS_BATCH_STEP, when="groups", order=2,
-                                    name=f"layer{l}_bias_batch")
-            state[f"b{l}"] = StateVariable(group, "b", (sizes[l],))
-            learning_rates[f"b{l}"] = (group, "bias_learning_rate")
-            objects.append(group)
-            layers.append(group)
+        if layer == ctx.n_layers:
+            built = wta_output_layer(n, ctx.schedule_equations, layer=layer, name=name,
+                                     target_expression=ctx.target_expression,
+                                     extra_model=bias_model, on_gradient=on_gradient)
+        else:
+            built = composite_layer(n, ctx.schedule_equations, layer=layer,
+                                    n_layers=ctx.n_layers, name=name, extra_model=bias_model,
+                                    extra_events=dict(APPLY_BATCH_EVENT) if batched else None,
+                                    on_gradient=on_gradient)
+        if batched:
+            built.group.run_regularly(BIAS_BATCH_STEP, when="groups", order=2,
+                                      name=f"{name}_bias_batch")
+        return built
 
-        for l in range(1, n_layers + 1):
-            synapses = self._weights(layers[l - 1], layers[l], l, n_layers, batched)
-            state[f"W{l}"] = StateVariable(synapses, "w", (sizes[l], sizes[l - 1]))
-            learning_rates[f"W{l}"] = (synapses, "learning_rate")
-            objects.append(synapses)
-
-        namespace = {"input_rate": p.input_rate, "gradient_scale": p.gradient_scale,
-                     "batch_size": p.batch_size}
-        return BuiltNetwork(objects=objects, input_group=source, output_group=layers[-1],
-                            state=state, learning_rates=learning_rates, namespace=namespace)
-
-    def _weights(self, pre, post, layer, n_layers, batched):
+    def weights(self, pre, post, layer, ctx, name):
         """W^l: forward on pre spikes; transposed read and coincidence update on post events."""
-        history = f"h{spike_history_depth(layer - 1, n_layers)}_pre"
+        history = f"h{spike_history_depth(layer - 1, ctx.n_layers)}_pre"
+        batched = self._batched
         model = "w : 1\nlearning_rate : 1 (shared)\n" + ("grad : 1\n" if batched else "")
-        on_post = {}
-        for pathway, sign, undo in (("gradient_positive", "+", "-"),
-                                    ("gradient_negative", "-", "+")):
-            code = f"nu_pre {sign}= w\n" if layer >= 2 else ""
-            if batched:
-                code += f"grad {sign}= {history}"
-            else:
-                code += f"w {undo}= learning_rate * {history}"
-            on_post[pathway] = code
-        on_pre = {"forward": "z_post += w"}
-        on_event = {"forward": "spike", "gradient_positive": "gpos", "gradient_negative": "gneg"}
+        code = "nu_pre {sign}= w\n" if layer >= 2 else ""  # the transposed read
+        code += (f"grad {{sign}}= {history}" if batched
+                 else f"w {{opposite}}= learning_rate * {history}")
+        on_post, gradient_events = signed_pathways("gradient", code, events=("gpos", "gneg"))
+        on_pre, on_event = {"forward": "z_post += w"}, {"forward": "spike", **gradient_events}
         if batched:
             on_pre["apply_batch"] = "w -= learning_rate * grad / batch_size\ngrad = 0"
             on_event["apply_batch"] = "apply_batch"
-        synapses = Synapses(pre, post, model=model, on_pre=on_pre, on_post=on_post,
-                            on_event=on_event, name=f"W{layer}")
+        synapses = Synapses(pre.group, post.group, model=model, on_pre=on_pre, on_post=on_post,
+                            on_event=on_event, name=name)
         connect_all_to_all(synapses)
         return synapses
+
+    def namespace(self):
+        return {"input_rate": self.params.input_rate,
+                "gradient_scale": self.params.gradient_scale}

@@ -11,6 +11,7 @@ import pytest
 from plausigrad.analysis.references import biograd as ref
 from plausigrad.models.schedule_signals import EVAL, TRAIN
 from plausigrad.protocols.angles import angle_degrees
+from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator, slot_metrics
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule, Windows
@@ -24,7 +25,7 @@ def simulate(rule, sizes, state, images, labels, train_order, n_eval=0, sleep=No
              seed=1, windows=WINDOWS):
     n_train = len(images) - n_eval
     sim = Simulator(rule, sizes, windows, sleep, images, labels, n_train, n_eval,
-                    device="runtime", runtime_target="numpy",
+                    device=Device("runtime", runtime_target="numpy"),
                     recorders=[Probes(probes)] if probes else [])
     return sim.run(state, np.asarray(train_order), seed,
                    rule.learning_rate_values(len(sizes) - 1))

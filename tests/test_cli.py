@@ -131,3 +131,10 @@ def test_figures_for_a_rule_without_a_dynamics_figure_fails_before_training(tmp_
     with pytest.raises(ConfigurationError, match="does not define its dynamics figure"):
         make_figures("emstdp", str(tmp_path / "figures"), device="runtime")
     assert not (tmp_path / "figures").exists()
+
+
+def test_importing_the_cli_does_not_import_brian2():
+    """The top-level parser answers without the seconds Brian2 takes to import."""
+    code = ("import sys, plausigrad.protocols.cli; "
+            "sys.exit(1 if 'brian2' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -91,6 +91,7 @@ CHECKS = """
 import json
 import numpy as np
 from brian2.utils.logger import BrianLogger
+from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import Windows
@@ -117,8 +118,8 @@ rates = (0.05, 0.02)
 rule = make_rule("dfa_if", {"learning_rate": rates, "batch_size": 1})
 state = rule.initial_state(sizes, rng)
 state["W1"] *= 3.0  # a lively hidden layer
-simulator = Simulator(rule, sizes, windows, None, images, labels, n, 1, device="runtime",
-                      runtime_target="numpy", recorders=[Probes({"input": (("count",), (0,))})])
+simulator = Simulator(rule, sizes, windows, None, images, labels, n, 1, device=Device("runtime", runtime_target="numpy"),
+                      recorders=[Probes({"input": (("count",), (0,))})])
 record = simulator.run(state, np.arange(n), 1, rule.learning_rate_values(2))
 counts = []
 for group, size in zip(("input", "layer1", "layer2"), sizes):

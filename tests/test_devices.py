@@ -8,7 +8,7 @@ from brian2 import (EventMonitor, Network, NeuronGroup, SpikeMonitor, Synapses, 
                     defaultclock, ms)
 
 from plausigrad.models.errors import PlausigradError
-from plausigrad.protocols.devices import (DEVICE_CHOICES, DeviceError, activate_device,
+from plausigrad.protocols.devices import (DEVICE_CHOICES, Device, DeviceError, activate_device,
                                           build_standalone, cxx_available, gpu_visible,
                                           is_standalone, nvcc_available)
 
@@ -194,7 +194,7 @@ def test_every_standalone_epoch_reads_its_seed_from_run_args(tmp_path, kind, mai
     from plausigrad.rules.registry import make_rule
     rule = make_rule("ssnnbp")  # stochastic neurons: every spike depends on the seed
     simulator = Simulator(rule, (6, 4, 3), Windows(3, 3), None, np.zeros((3, 6)), np.zeros(3),
-                          2, 1, device=kind, build_directory=str(tmp_path / kind))
+                          2, 1, device=Device(kind, str(tmp_path / kind)))
     simulator.compile(generate_only=True)
     main = (tmp_path / kind / main_file).read_text()
     applied = main.index("set_from_command_line(args);")

@@ -20,6 +20,7 @@ from plausigrad.models.integrate_and_fire import (
     forward_thresholds,
 )
 from plausigrad.protocols.datasets import load_dataset
+from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import Windows
@@ -31,8 +32,8 @@ WINDOWS = Windows(forward_steps=12, feedback_steps=13)
 def simulate(rule, sizes, state, images, labels, *, n_eval=0, target="numpy", probes=None,
              device="runtime", build_directory=None, windows=WINDOWS):
     n_train = len(images) - n_eval
-    sim = Simulator(rule, sizes, windows, None, images, labels, n_train, n_eval, device=device,
-                    runtime_target=target, build_directory=build_directory,
+    sim = Simulator(rule, sizes, windows, None, images, labels, n_train, n_eval,
+                    device=Device(device, build_directory, runtime_target=target),
                     recorders=[Probes(probes if probes is not None
                                       else {"input": (("count",), (0,))})])
     return sim.run(state, np.arange(n_train), 1, rule.learning_rate_values(len(sizes) - 1))
@@ -433,8 +434,8 @@ def test_emstdp_network_compiles_for_cuda(tmp_path):
     sizes = (40, 16, 10)
     images, labels, _ = _random_problem("fa", 6, sizes=sizes)
     rule = EMSTDP(EMSTDPParameters(feedback="fa", batch_size=2))  # fixed B: the most objects
-    sim = Simulator(rule, sizes, WINDOWS, None, images, labels, 4, 2, device="cuda",
-                    build_directory=str(tmp_path / "cuda"))
+    sim = Simulator(rule, sizes, WINDOWS, None, images, labels, 4, 2,
+                    device=Device("cuda", str(tmp_path / "cuda")))
     sim.compile()
     binary = tmp_path / "cuda" / "main"
     assert binary.is_file(), "nvcc produced no binary"

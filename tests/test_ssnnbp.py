@@ -6,6 +6,7 @@ Statistical tests use fixed seeds and state their tolerance; each was checked to
 wrong distribution, a wrong sign or a wrong scale.
 """
 
+import functools
 import hashlib
 import itertools
 import json
@@ -20,7 +21,7 @@ from plausigrad.analysis.ssnnbp_alignment import r1_gradients, sample_updates
 from plausigrad.models.errors import ConfigurationError
 from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.datasets import load_dataset
-from plausigrad.protocols.devices import nvcc_available
+from plausigrad.protocols.devices import Device, nvcc_available
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.schedule import Windows
 from plausigrad.rules.ssnnbp import SSNNBP, SSNNBPParameters
@@ -63,7 +64,7 @@ def _race_counts(logits, n_slots=150, steps=20, seed=11):
              "b2": np.asarray(logits, dtype=float)}
     images, labels = np.full((n_slots, 3), 0.5), np.zeros(n_slots)
     sim = Simulator(rule, sizes, Windows(steps, 3), None, images, labels, 0, n_slots,
-                    device="runtime", runtime_target="numpy")
+                    device=Device("runtime", runtime_target="numpy"))
     record = sim.run(state, np.arange(0), seed, rule.learning_rate_values(2))
     return record.output_counts
 
@@ -120,7 +121,7 @@ def test_expected_coincidence_update_is_minus_dw_T_x_delta():
              "b2": B2.copy()}
     images, labels = np.ones((n_slots, 4)), np.full(n_slots, label)
     sim = Simulator(rule, sizes, Windows(steps, 3), None, images, labels, n_slots, 0,
-                    device="runtime", runtime_target="numpy")
+                    device=Device("runtime", runtime_target="numpy"))
     record = sim.run(state, np.arange(n_slots), 5, rule.learning_rate_values(2))
     events = n_slots * steps
     tolerance = 5 * np.sqrt(events)
@@ -184,7 +185,7 @@ def test_fashion_mnist_trains_from_a_directory_of_idx_files(tmp_path, monkeypatc
     checksums of the small files this test writes stand in for the published ones)."""
     from plausigrad.protocols import datasets
     from plausigrad.protocols.cli import main
-    from plausigrad.protocols.engine import Simulator as engine_simulator
+    from plausigrad.protocols import training
 
     rng = np.random.default_rng(0)
     directory = tmp_path / "fashion"
@@ -199,7 +200,7 @@ def test_fashion_mnist_trains_from_a_directory_of_idx_files(tmp_path, monkeypatc
         md5s[filename] = hashlib.md5((directory / filename).read_bytes()).hexdigest()
     monkeypatch.setitem(datasets.PUBLISHED_MD5, "fashion-mnist", md5s)
     # the runtime device on numpy code generation: no compiler in this test
-    monkeypatch.setitem(engine_simulator.__init__.__kwdefaults__, "runtime_target", "numpy")
+    monkeypatch.setattr(training, "Device", functools.partial(Device, runtime_target="numpy"))
     out = tmp_path / "run"
     assert main(["train", "--rule", "ssnnbp", "--dataset", "fashion-mnist", "--data-dir",
                  str(directory), "--device", "runtime", "--hidden", "8", "--epochs", "1",
@@ -251,8 +252,7 @@ def test_cpp_standalone_trains_and_reuses_its_binary(tmp_path):
     sizes = (784, 50, 10)
     rule = SSNNBP(SSNNBPParameters(learning_rate=(0.001, 0.001)))
     state = rule.initial_state(sizes, np.random.default_rng(0))
-    sim = Simulator(rule, sizes, Windows(16, 3), None, images, labels, 300, 100, device="cpp",
-                    build_directory=str(tmp_path / "cpp"))
+    sim = Simulator(rule, sizes, Windows(16, 3), None, images, labels, 300, 100, device=Device("cpp", str(tmp_path / "cpp")))
     first = sim.run(state, np.arange(300), 1, rule.learning_rate_values(2))
     compile_seconds = sim.compile_seconds
     second = sim.run(first.state, np.random.default_rng(1).permutation(300), 2,
@@ -275,7 +275,7 @@ def test_ssnnbp_network_compiles_for_cuda(tmp_path):
     rng = np.random.default_rng(0)
     images, labels = rng.uniform(0, 1, (14, 60)), rng.integers(0, 10, 14)
     sim = Simulator(SSNNBP(), (60, 20, 10), Windows(8, 3), None, images, labels, 10, 4,
-                    device="cuda", build_directory=str(tmp_path / "cuda"))
+                    device=Device("cuda", str(tmp_path / "cuda")))
     sim.compile()
     assert (tmp_path / "cuda" / "main").is_file(), "nvcc produced no binary"
 

@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from plausigrad.protocols.devices import nvcc_available
-from plausigrad.protocols.engine import Simulator, remove_orphaned_results
+from plausigrad.protocols.devices import Device, nvcc_available, remove_orphaned_results
+from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.protocols.checkpoint import load_checkpoint
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
@@ -36,8 +36,7 @@ def _deterministic_problem():
 
 def _run(device, tmp_path):
     rule, images, labels, state = _deterministic_problem()
-    sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device=device,
-                    runtime_target="cython", build_directory=str(tmp_path / device))
+    sim = Simulator(rule, SIZES, WINDOWS, None, images, labels, 10, 4, device=Device(device, str(tmp_path / device)))
     return state, sim.run(state, np.arange(10), 1, rule.learning_rate_values(2))
 
 
@@ -60,7 +59,7 @@ def test_biograd_network_compiles_for_cuda(tmp_path):
     _, images, labels, _ = _deterministic_problem()
     rule = BioGrad(BioGradParameters(feedback="sleep"))  # the most features: sleep events too
     sim = Simulator(rule, SIZES, WINDOWS, SleepSchedule(every_samples=5, slots=2), images,
-                    labels, 10, 4, device="cuda", build_directory=str(tmp_path / "cuda"))
+                    labels, 10, 4, device=Device("cuda", str(tmp_path / "cuda")))
     sim.compile()
     binary = tmp_path / "cuda" / "main"
     assert binary.is_file(), "nvcc produced no binary"

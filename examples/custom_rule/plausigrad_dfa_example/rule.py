@@ -37,14 +37,13 @@ phase 2, W^l ~ N(0, 3/fan_in).
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import Synapses
 from plausigrad.models.errors import require_positive
 from plausigrad.models.parameters import param
-from plausigrad.models.integrate_and_fire import (IF_SLOT_RESET, IntegrateAndFireParameters,
-                                                  error_thresholds, forward_thresholds, if_layer,
-                                                  streaming_input)
-from plausigrad.models.synapses import connect_all_to_all, feedforward_synapses
-from plausigrad.rules.base import BuiltNetwork, LearningRule, RuleParameters, StateVariable
+from plausigrad.models.integrate_and_fire import (IntegrateAndFireParameters,
+                                                  error_feedback_synapses, error_thresholds,
+                                                  forward_thresholds, if_layer, streaming_input)
+from plausigrad.models.synapses import feedforward_synapses
+from plausigrad.rules.base import LearningRule, RuleParameters
 from plausigrad.rules.losses import RateMSE
 
 #: custom events of the presynaptic groups: the update step (neuron active in phase 1) and the
@@ -100,47 +99,42 @@ class DirectFeedbackIF(LearningRule):
                 state[name] = rng.uniform(-bound, bound, size=(n, m))
         return state
 
-    def build(self, ctx):
-        p, sizes, n_layers = self.params, ctx.layer_sizes, len(ctx.layer_sizes) - 1
-        p.layer_learning_rates(n_layers)  # validates the number of rates
-        thresholds = forward_thresholds(sizes, p.neuron)
+    # network hooks: the shared builder (plausigrad.rules.builder) wires them
+    state_variables = {"W": ("weights", "w"), "B": ("feedback", "B"), "D": ("feedback", "B")}
+
+    def feedback_sender(self, layer, n_layers):  # DFA: every hidden layer hears the output
+        return n_layers
+
+    def input_layer(self, ctx, name):
+        source = streaming_input(ctx.layer_sizes[0], ctx.pixel_expression,
+                                 ctx.schedule_equations, name=name, extra_events=dict(EVENTS))
+        source.group.run_on_event("apply_batch", "pending = 0")
+        return source
+
+    def neuron_layer(self, l, ctx, name):
+        p, sizes, output = self.params, ctx.layer_sizes, l == ctx.n_layers
         error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
-        layers = [streaming_input(sizes[0], ctx.pixel_expression, ctx.schedule_equations,
-                                  extra_events=dict(EVENTS))]
-        layers[0].run_regularly("count = 0", dt=ctx.slot_duration, when="start",
-                                name="input_slot_reset")
-        for l in range(1, n_layers + 1):
-            output = l == n_layers
-            layers.append(if_layer(
-                sizes[l], ctx.schedule_equations, role="output" if output else "hidden",
-                name=f"layer{l}", threshold=thresholds[l - 1], error_threshold=error_ths[l - 1],
-                target_expression=ctx.target_expression if output else None,
-                derivative_gate=True, error_reset=p.neuron.error_reset,
-                forward_reset=p.neuron.forward_reset,
-                extra_events=None if output else dict(EVENTS)))
-            layers[l].run_regularly(IF_SLOT_RESET, dt=ctx.slot_duration, when="start",
-                                    name=f"layer{l}_slot_reset")
-        for group in layers[:-1]:
-            group.run_on_event("apply_batch", "pending = 0")
-        synapses, state, rates = [], {}, {}
-        for l in range(1, n_layers + 1):
-            w = feedforward_synapses(layers[l - 1], layers[l], name=f"W{l}",
-                                     extra_model=PLASTICITY, extra_on_pre=ON_PRE,
-                                     extra_events={event: event for event in EVENTS})
-            state[f"W{l}"] = StateVariable(w, "w", (sizes[l], sizes[l - 1]))
-            rates[f"W{l}"] = (w, "learning_rate")
-            synapses.append(w)
-        for l in range(1, n_layers):  # DFA: fixed B^l from the output's error units into layer l
-            name = self.feedback_name(l, n_layers)
-            b = Synapses(layers[-1], layers[l], model="B : 1  # fixed feedback weight\n",
-                         on_pre={"up": "E_in_post += B", "down": "E_in_post -= B"},
-                         on_event={"up": "error_positive", "down": "error_negative"}, name=name)
-            connect_all_to_all(b)
-            state[name] = StateVariable(b, "B", (sizes[l], sizes[-1]))
-            synapses.append(b)
-        namespace = {"input_rate": 1.0, "error_scale": p.neuron.error_scale,
-                     "target_rate": p.neuron.output_target_rate, "restart_phase2": 1.0,
-                     "weight_limit": p.weight_limit, "batch_size": p.batch_size}
-        return BuiltNetwork(objects=layers + synapses, input_group=layers[0],
-                            output_group=layers[-1], state=state, learning_rates=rates,
-                            feedback_pairs=self.feedback_pairs(sizes), namespace=namespace)
+        layer = if_layer(sizes[l], ctx.schedule_equations, role="output" if output else "hidden",
+                         name=name, threshold=forward_thresholds(sizes, p.neuron)[l - 1],
+                         error_threshold=error_ths[l - 1],
+                         target_expression=ctx.target_expression if output else None,
+                         derivative_gate=True, error_reset=p.neuron.error_reset,
+                         forward_reset=p.neuron.forward_reset,
+                         extra_events=None if output else dict(EVENTS))
+        if not output:
+            layer.group.run_on_event("apply_batch", "pending = 0")
+        return layer
+
+    def weights(self, pre, post, l, ctx, name):
+        return feedforward_synapses(pre.group, post.group, name=name, extra_model=PLASTICITY,
+                                    extra_on_pre=ON_PRE,
+                                    extra_events={event: event for event in EVENTS})
+
+    def feedback(self, upper, lower, l, ctx, name):  # fixed B^l from the output's error units
+        return error_feedback_synapses(upper.group, lower.group, name=name)
+
+    def namespace(self):
+        p = self.params
+        return {"input_rate": 1.0, "error_scale": p.neuron.error_scale,
+                "target_rate": p.neuron.output_target_rate, "restart_phase2": 1.0,
+                "weight_limit": p.weight_limit}
