@@ -6,6 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Tests run in two worker processes (pytest-xdist; one per core of the reference machine), each
+# test file on one worker (--dist loadfile: a file's module fixtures and shared builds stay
+# together). WORKERS=0 runs them in this process.
+WORKERS ?= 2
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 .PHONY: all venv test test-fast test-cuda demo bench clean
 
@@ -30,11 +35,11 @@ venv: $(STAMP)
 
 # Fast and slow tests (the slow ones compile C++ standalone and train on the bundled subset).
 test: $(STAMP)
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -ra $(XDIST) $(PYTEST_ARGS)
 
 # Quick loop for development: skips tests marked slow.
 test-fast: $(STAMP)
-	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -ra -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # Every CUDA compile test: make test compiles BioGrad for CUDA; this adds EMSTDP and SSNN-BP.
 test-cuda: $(STAMP)

@@ -35,24 +35,38 @@ step after a sleep spike — the trigger and the quantities of the feedback Hebb
 (:mod:`plausigrad.rules.sleep`). The soma is silent during the feedback window (v may still
 integrate the decaying basal current there; it is reset at the next slot).
 
-The somatic update is written as explicit statements run once per step (``run_regularly`` in the
-``groups`` slot), not as an ODE, so the decays equal the per-step factors exactly
-(ALGORITHMS.md §1). The schedule flags the statements read (``in_forward``, ``error_step``, ...)
-are subexpressions from :mod:`plausigrad.models.schedule_signals`; the timelines that drive them
-are built by :mod:`plausigrad.protocols.schedule`.
+How it is written in Brian2. Between steps the basal current, the membrane and the trace decay
+as differential equations, integrated by Brian2's exact solver (``method="exact"``)::
+
+    dc/dt = −c / τ_c        dv/dt = −v / τ_v        dx̂/dt = −x̂ / τ_c
+
+with τ = −dt / ln d (τ_c = 1.443 ms for d_c = 0.5, τ_v = 3.476 ms for d_v = 0.75), so that one
+step of the solution, x ← x · exp(−dt/τ), is exactly the per-step factor d of the discrete map
+(measured: exp(−dt/τ) == d in double precision for both defaults, and the golden runs of
+``tests/test_golden.py`` are bit-identical to the former per-step statements). What enters in a
+step (I, b, the spike resets) stays discrete: a ``run_regularly`` before the decay (order −2:
+x̂ of the previous step is kept as ``xlag``, the arrived input is taken), the state updater
+(order −1), and a ``run_regularly`` after it (order 0: c += I + b, v += c, ψ), all in the
+``groups`` slot; input that arrives *at* a step is not an ODE term, so it cannot be written as
+one. The schedule flags the statements read (``in_forward``, ``error_step``, ...) are
+subexpressions from :mod:`plausigrad.models.schedule_signals`; the timelines that drive them are
+built by :mod:`plausigrad.protocols.schedule`.
 
 Parameters (:class:`CompartmentNeuronParameters`):
 
 ====================  ======  =======  =====================================================
 name                  symbol  default  meaning
 ====================  ======  =======  =====================================================
-basal_decay           d_c     0.5      per-step decay of the basal current (combra-lab)
-membrane_decay        d_v     0.75     per-step decay of the somatic membrane (combra-lab)
+basal_decay           d_c     0.5      per-step decay of the basal current (combra-lab);
+                                       τ_c = −dt / ln d_c = 1.443 ms
+membrane_decay        d_v     0.75     per-step decay of the somatic membrane (combra-lab);
+                                       τ_v = −dt / ln d_v = 3.476 ms
 threshold             V_th    0.5      somatic firing threshold (combra-lab)
 surrogate_halfwidth   w       0.5      half-width of the rectangular pseudo-derivative
 ====================  ======  =======  =====================================================
 """
 
+import math
 from dataclasses import dataclass
 
 from brian2 import NeuronGroup
@@ -61,6 +75,7 @@ from plausigrad.models.compartments import compartments_of
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.layer import make_layer
 from plausigrad.models.parameters import param
+from plausigrad.models.schedule_signals import STEP
 
 
 @dataclass(frozen=True)
@@ -75,15 +90,27 @@ class CompartmentNeuronParameters:
     def __post_init__(self):
         for name in ("basal_decay", "membrane_decay"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ConfigurationError(f"{name.replace('_', ' ')} must lie in [0, 1), "
-                                         f"got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ConfigurationError(f"{name.replace('_', ' ')} must lie in (0, 1) "
+                                         f"(a decay per step, exp(-dt/tau)), got {value!r}")
         require_positive("threshold", self.threshold)
         require_positive("surrogate_halfwidth", self.surrogate_halfwidth)
 
+    @property
+    def basal_time_constant(self):
+        """τ_c = −dt / ln d_c (1.443 ms for d_c = 0.5): exp(−dt/τ_c) = d_c."""
+        return -STEP / math.log(self.basal_decay)
+
+    @property
+    def membrane_time_constant(self):
+        """τ_v = −dt / ln d_v (3.476 ms for d_v = 0.75): exp(−dt/τ_v) = d_v."""
+        return -STEP / math.log(self.membrane_decay)
+
     def namespace(self):
-        """Names the equations below use for the constants."""
-        return {"d_c": self.basal_decay, "d_v": self.membrane_decay,
+        """Names the equations below use for the constants (d_v also for BioGrad's exact
+        eligibility, whose ε decays like the membrane)."""
+        return {"tau_basal": self.basal_time_constant,
+                "tau_membrane": self.membrane_time_constant, "d_v": self.membrane_decay,
                 "v_th": self.threshold, "halfwidth": self.surrogate_halfwidth}
 
 
@@ -92,13 +119,13 @@ class CompartmentNeuronParameters:
 #: the bias ``b`` (learned) and ``dither`` (drawn anew: :data:`DITHER_START`).
 COMPARTMENT_STATE = '''
 b : 1            # [basal] bias current into the basal dendrite (learned, kept across slots)
-c : 1            # [basal] feedforward current
+dc/dt = -c / tau_basal : 1      # [basal] feedforward current, decays with τ_c
 I_basal : 1      # [basal] synaptic input that arrived in this step, integrated by c in the next
-v : 1            # [soma] membrane potential
+dv/dt = -v / tau_membrane : 1   # [soma] membrane potential, decays with τ_v
 psi : 1          # [soma] pseudo-derivative ψ = ∂s/∂v (rectangular surrogate)
 psisum : 1       # [soma] Σ ψ over the forward window
 count : 1        # [soma] spikes in the forward window
-xhat : 1         # [axon] outgoing presynaptic trace x̂
+dxhat/dt = -xhat / tau_basal : 1  # [axon] outgoing presynaptic trace x̂, decays with τ_c
 xlag : 1         # [axon] x̂ of the previous step: the trace that shaped the next layer's c now
 xsum : 1         # [axon] Σ x̂ over the forward window
 noise : 1        # [soma] 1 in a step where sleep noise fires the neuron
@@ -122,18 +149,23 @@ psibar = psisum / forward_steps : 1  # [soma] ψ̄: mean pseudo-derivative
 xbar = xsum / forward_steps : 1      # [axon] x̄: mean presynaptic trace
 '''
 
-#: The per-step map (run in the ``groups`` slot, before thresholds).
-COMPARTMENT_STEP = '''
+#: Before the decay (``groups`` slot, order -2): keep the trace of the previous step and take
+#: the input that arrived in it.
+COMPARTMENT_BEFORE_DECAY = '''
 xlag = xhat
 xsum += xlag * in_forward
 echo = fired
 fired = 0
-xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
 I_last = I_basal
 Isum += I_last * in_sleep
-c = d_c * c + I_last + b
 I_basal = 0
-v = d_v * v + c
+'''
+
+#: Then Brian2's exact integrator decays c, v and x̂ over one step (order -1), and after it
+#: (order 0) the input enters (left to right, as in the discrete map).
+COMPARTMENT_STEP = '''
+c = c + I_last + b
+v = v + c
 psi = int(abs(v - v_th) < halfwidth) / (2 * halfwidth)
 psisum += psi * in_forward
 '''
@@ -201,9 +233,12 @@ def compartment_layer(n_neurons, params, schedule_equations, *, role, name,
         model += f"target = {target_expression} : 1\n"
     group = NeuronGroup(n_neurons, model, threshold="spiking_allowed > 0 and (v > v_th or noise > 0)",
                         reset=COMPARTMENT_RESET, events={**COMPARTMENT_EVENTS, **(extra_events or {})},
-                        name=name)
+                        method="exact", name=name)
     step = COMPARTMENT_STEP + (SLEEP_NOISE_STEP + "\n" if sleep_noise else "")
     step += OUTPUT_TEACHER if role == "output" else HIDDEN_ERROR_ONSET
+    group.run_regularly(COMPARTMENT_BEFORE_DECAY, when="groups", order=-2,
+                        name=f"{name}_before_decay")
+    group.state_updater.order = -1  # the exact decay of c, v and x̂
     group.run_regularly(step, when="groups", name=f"{name}_step")
     group.run_on_event("error_positive", "err -= 1")
     group.run_on_event("error_negative", "err += 1")

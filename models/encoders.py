@@ -9,6 +9,9 @@ as a compartment neuron, since the eligibility of the first weight layer needs i
     x̂_i[t] = d_c · x̂_i[t-1] + s_i[t]
     x̄_i    = (1/T_f) Σ_t x̂_i[t-1]                 (``xsum / forward_steps``)
 
+x̂ decays between steps as ``dx̂/dt = −x̂ / τ_c`` (exact integration; τ_c = −dt / ln d_c, as in
+:mod:`plausigrad.models.compartment_neuron`), after its previous value is kept as ``xlag``.
+
 ``pixel_expression`` is any Brian2 expression for p_i; the protocol passes a 2-D ``TimedArray``
 lookup indexed by the slot's data row, so one run presents a whole epoch.
 
@@ -24,16 +27,16 @@ from brian2 import NeuronGroup
 from plausigrad.models.layer import make_layer
 
 INPUT_STATE = '''
-xhat : 1    # [axon] outgoing presynaptic trace
+dxhat/dt = -xhat / tau_basal : 1  # [axon] outgoing presynaptic trace, decays with τ_c
 xlag : 1    # [axon] x̂ of the previous step
 xsum : 1    # [axon] Σ x̂ over the forward window
 xbar = xsum / forward_steps : 1  # [axon] mean trace
 '''
 
+#: Before the decay of x̂ (Brian2's exact integrator, order -1): the trace of the previous step.
 INPUT_STEP = '''
 xlag = xhat
 xsum += xlag * in_forward
-xhat = d_c * xlag  # (not "d_c * xhat": numpy code generation may alias xlag to xhat)
 '''
 
 def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, reset,
@@ -51,7 +54,7 @@ def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, r
     model = state + f"pixel = {pixel_expression} : 1\n" + schedule_equations
     group = NeuronGroup(n_inputs, model,
                         threshold=f"{gate} > 0 and pixel > 0 and rand() < input_rate * pixel",
-                        reset=reset, events=extra_events, name=name)
+                        reset=reset, events=extra_events, method="exact", name=name)
     return make_layer(group, state, keep=keep)
 
 
@@ -60,5 +63,6 @@ def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
     """Bernoulli spike sources in the forward window, with the outgoing trace x̂ (BioGrad)."""
     layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
                              reset="xhat += 1", name=name, extra_events=extra_events)
-    layer.group.run_regularly(INPUT_STEP, when="groups", name=f"{name}_step")
+    layer.group.run_regularly(INPUT_STEP, when="groups", order=-2, name=f"{name}_before_decay")
+    layer.group.state_updater.order = -1
     return layer

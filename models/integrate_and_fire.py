@@ -203,7 +203,8 @@ theta : 1 (constant, shared)    # [soma] forward threshold θ
 eth : 1 (constant, shared)      # [error] error threshold (ε for the output, ϑ for hidden)
 '''
 
-#: Per-step map (``groups`` slot, before the thresholds).
+#: Per-step map (``groups`` slot, before the thresholds). The neurons are non-leaky: nothing
+#: decays, so there is no ODE; the map only integrates the input that arrived in the step.
 IF_STEP = '''
 v = (v + I_basal) * (1 - restart_phase2 * feedback_onset)
 I_basal = 0

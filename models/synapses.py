@@ -76,7 +76,7 @@ def feedforward_synapses(pre, post, *, name, symmetric_feedback=False, extra_mod
         on_post.update(pathways)
         on_event.update(events)
     synapses = Synapses(pre, post, model=FEEDFORWARD_MODEL + extra_model, on_pre=on_pre,
-                        on_post=on_post or None, on_event=on_event, name=name)
+                        on_post=on_post or None, on_event=on_event, method="exact", name=name)
     connect_all_to_all(synapses)
     return synapses
 

@@ -9,8 +9,10 @@ For synapse i -> j of a layer (presynaptic trace x̂_i, postsynaptic pseudo-deri
                                        (= ∂v_j[t]/∂W_ji with the reset treated as constant)
     eligibility             ē_ji     = (1/T_f) Σ_t ψ_j[t] · ε_ji[t]         (≈ ∂a_j/∂W_ji)
 
-* ``exact``: ε and ē are synaptic variables updated every step by a synaptic ``run_regularly``
-  and reset by the postsynaptic spike (``on_post``) — per-synapse, per-step work.
+* ``exact``: ε and ē are synaptic variables: ε decays like the membrane, ``dε/dt = −ε / τ_v``
+  (exact integration, τ_v = −dt / ln d_v), and a synaptic ``run_regularly`` adds x̂_i[t-1] and
+  accumulates ē every step; the postsynaptic spike resets ε (``on_post``) — per-synapse,
+  per-step work.
 * ``factorised``: ē_ji ≈ ψ̄_j · x̄_i with ψ̄_j = (1/T_f) Σ_t ψ_j[t] and x̄_i = (1/T_f) Σ_t x̂_i[t-1];
   both are neuron-level running sums (no per-synapse work until the update). It drops the
   membrane's temporal filtering and the covariance of ψ and x̂ (ALGORITHMS.md [PROPOSAL]); the
@@ -40,10 +42,10 @@ def eligibility_code(form):
         return EligibilityCode(model="", readout="psibar_post * xbar_pre")
     if form == "exact":
         return EligibilityCode(
-            model="eps : 1  # membrane sensitivity ε = ∂v_post/∂w\n"
+            model="deps/dt = -eps / tau_membrane : 1 (clock-driven)  # ε = ∂v_post/∂w\n"
                   "ebar : 1  # Σ_t ψ_post ε over the forward window\n",
             readout="ebar / forward_steps",
-            step="eps = d_v * eps + xlag_pre\nebar += psi_post * eps * in_forward_post",
+            step="eps = eps + xlag_pre\nebar += psi_post * eps * in_forward_post",
             on_post="eps = 0",
             slot_reset="eps = 0; ebar = 0")
     raise ValueError(f"unknown eligibility form {form!r}; choose one of {ELIGIBILITY_FORMS}")

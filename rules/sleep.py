@@ -23,6 +23,10 @@ not depend on k firing — while the decay forgets B's random start. Everything 
 synapse, its postsynaptic neuron's own spike, its presynaptic neuron's dendritic input, and the
 phase flag.
 
+The decay stays a ``run_regularly`` statement on the slot clock, not a ``dB/dt = −B/τ`` ODE: it
+acts once per *sleep* slot (B is fixed in training and evaluation slots), a discrete event of the
+schedule, not a continuous decay in time.
+
 An earlier version averaged over steps 0..t (``Isum / (step + 1)``). The empty step 0 biased the
 mean toward zero, so every echo added a share of k's mean input Σ_j' W_kj' r_s to the whole
 column B_·k: a rank-one error that held the angle of a trained 784-500-10 network near 47° (a

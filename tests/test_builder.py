@@ -97,3 +97,23 @@ def test_a_layout_that_disagrees_with_the_network_is_an_error():
         _inspect(_WrongLayout())
     with pytest.raises(ConfigurationError, match="'trace1' has no binding"):
         _inspect(_UnboundState())
+
+
+def test_biograd_decays_are_differential_equations_integrated_exactly():
+    """c, v, x̂ (and the exact eligibility's ε) are ODEs with τ = −dt / ln d; one exact step of
+    each is the lab's per-step factor, bit for bit (what keeps the golden runs identical)."""
+    from plausigrad.models.compartment_neuron import CompartmentNeuronParameters
+    from plausigrad.models.schedule_signals import STEP
+    neuron = CompartmentNeuronParameters()
+    for decay, tau in ((neuron.basal_decay, neuron.basal_time_constant),
+                       (neuron.membrane_decay, neuron.membrane_time_constant)):
+        assert float(np.exp(-STEP / tau)) == decay
+    built, _ = _inspect(make_rule("biograd", {"eligibility": "exact", "learning_rate": 0.1,
+                                              "init_std": 0.1}))
+    assert set(built.layers[0].group.equations.diff_eq_names) == {"xhat"}
+    for layer in built.layers[1:]:
+        assert set(layer.group.equations.diff_eq_names) == {"c", "v", "xhat"}
+        assert layer.group.state_updater.method_choice == "exact"
+    assert set(built.state["W1"].owner.equations.diff_eq_names) == {"eps"}
+    with pytest.raises(ConfigurationError, match=r"basal decay must lie in \(0, 1\)"):
+        CompartmentNeuronParameters(basal_decay=0.0)
