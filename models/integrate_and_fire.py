@@ -294,7 +294,39 @@ def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
                              reset="count += in_forward", gate="stimulus_on", name=name,
                              extra_events=extra_events, keep=("pending",))
     layer.group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
+    _reset_pending_on_apply(layer, extra_events)
     return layer
+
+
+def _reset_pending_on_apply(layer, events):
+    """A presynaptic layer whose rule applies mini-batches (an ``apply_batch`` event) starts
+    counting pending samples anew when it fires that event."""
+    if events and "apply_batch" in events:
+        layer.group.run_on_event("apply_batch", "pending = 0")
+
+
+def network_if_layer(layer_sizes, layer, params, schedule_equations, *, name, target_expression,
+                     derivative_gate, extra_events=None):
+    """Layer ``layer`` (1..L) of an IF network of ``layer_sizes``, with the code's thresholds.
+
+    The role follows the position (L: output, with the error neuron of the loss and threshold
+    ε; else hidden, with ϑ^l); θ^l from :func:`forward_thresholds`; resets from ``params``
+    (:class:`IntegrateAndFireParameters`). ``extra_events`` (a rule's presynaptic events) go to
+    hidden layers only; with an ``apply_batch`` event the layer resets ``pending`` on it.
+    """
+    output = layer == len(layer_sizes) - 1
+    error_threshold = (params.output_epsilon if output
+                       else error_thresholds(layer_sizes, params)[layer - 1])
+    built = if_layer(layer_sizes[layer], schedule_equations, role="output" if output else "hidden",
+                     name=name, threshold=forward_thresholds(layer_sizes, params)[layer - 1],
+                     error_threshold=error_threshold,
+                     target_expression=target_expression if output else None,
+                     derivative_gate=derivative_gate, error_reset=params.error_reset,
+                     forward_reset=params.forward_reset,
+                     extra_events=None if output else extra_events)
+    if not output:
+        _reset_pending_on_apply(built, extra_events)
+    return built
 
 
 def error_pathways(weight, receiver):

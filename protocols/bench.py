@@ -41,7 +41,8 @@ FULL_EPOCH_SAMPLES = 70_000
 
 def _simulator(rule, images, labels, n_train, n_eval, device, build_root, name):
     return Simulator(rule, SIZES, WINDOWS, SLEEP, images[:n_train + n_eval],
-                     labels[:n_train + n_eval], n_train, n_eval, device=Device(device, os.path.join(build_root, name)))
+                     labels[:n_train + n_eval], n_train, n_eval,
+                     device=Device(device, os.path.join(build_root, name)))
 
 
 def _time_run(simulator, rule, state, n_train):

@@ -193,7 +193,8 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     build_dir = os.path.join(build_root or default_build_root(),
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
-                          labels, n_train, n_eval, device=Device(config.device, build_dir, config.threads),
+                          labels, n_train, n_eval,
+                          device=Device(config.device, build_dir, config.threads),
                           recorders=[Snapshots(config.track_alignment)] if config.track_alignment
                           else [])
     log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "

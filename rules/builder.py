@@ -77,8 +77,9 @@ def _bind(name, table, owners, what):
     """(owner, variable) of state name ``name`` (``W2``: prefix ``W``, layer 2) from ``table``."""
     match = _STATE_NAME.fullmatch(name)
     if match is None or match.group(1) not in table:
+        table_name = "state_variables" if what == "state" else "learning_rate_variables"
         raise ConfigurationError(f"{what} {name!r} has no binding: declare its prefix in the "
-                                 f"rule's {'state_variables' if what == 'state' else 'learning_rate_variables'}")
+                                 f"rule's {table_name}")
     kind, variable = table[match.group(1)]
     owner = owners[kind].get(int(match.group(2)))
     if owner is None:

@@ -97,7 +97,7 @@ from plausigrad.models.errors import (
 )
 from plausigrad.models.integrate_and_fire import (IntegrateAndFireParameters,
                                                   error_feedback_synapses, error_pathways,
-                                                  error_thresholds, forward_thresholds, if_layer,
+                                                  forward_thresholds, network_if_layer,
                                                   streaming_input)
 from plausigrad.models.parameters import param
 from plausigrad.models.synapses import feedforward_synapses
@@ -244,26 +244,14 @@ class EMSTDP(LearningRule):
         return n_layers if self.params.feedback == "dfa" else layer + 1
 
     def input_layer(self, ctx, name):
-        source = streaming_input(ctx.layer_sizes[0], ctx.pixel_expression,
-                                 ctx.schedule_equations, name=name,
-                                 extra_events=dict(LEARN_EVENTS))
-        source.group.run_on_event("apply_batch", "pending = 0")
-        return source
+        return streaming_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
+                               name=name, extra_events=dict(LEARN_EVENTS))
 
     def neuron_layer(self, layer, ctx, name):
-        p, sizes = self.params, ctx.layer_sizes
-        output = layer == ctx.n_layers
-        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
-        built = if_layer(sizes[layer], ctx.schedule_equations, role="output" if output else "hidden",
-                         name=name, threshold=forward_thresholds(sizes, p.neuron)[layer - 1],
-                         error_threshold=error_ths[layer - 1],
-                         target_expression=ctx.target_expression if output else None,
-                         derivative_gate=p.gated, error_reset=p.neuron.error_reset,
-                         forward_reset=p.neuron.forward_reset,
-                         extra_events=None if output else dict(LEARN_EVENTS))
-        if not output:
-            built.group.run_on_event("apply_batch", "pending = 0")
-        return built
+        return network_if_layer(ctx.layer_sizes, layer, self.params.neuron, ctx.schedule_equations,
+                                name=name, target_expression=ctx.target_expression,
+                                derivative_gate=self.params.gated,
+                                extra_events=dict(LEARN_EVENTS))
 
     def weights(self, pre, post, layer, ctx, name):
         symmetric = self.params.feedback == "symmetric" and layer >= 2

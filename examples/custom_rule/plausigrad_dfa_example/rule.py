@@ -40,8 +40,8 @@ import numpy as np
 from plausigrad.models.errors import require_positive
 from plausigrad.models.parameters import param
 from plausigrad.models.integrate_and_fire import (IntegrateAndFireParameters,
-                                                  error_feedback_synapses, error_thresholds,
-                                                  forward_thresholds, if_layer, streaming_input)
+                                                  error_feedback_synapses, forward_thresholds,
+                                                  network_if_layer, streaming_input)
 from plausigrad.models.synapses import feedforward_synapses
 from plausigrad.rules.base import LearningRule, RuleParameters
 from plausigrad.rules.losses import RateMSE
@@ -106,24 +106,13 @@ class DirectFeedbackIF(LearningRule):
         return n_layers
 
     def input_layer(self, ctx, name):
-        source = streaming_input(ctx.layer_sizes[0], ctx.pixel_expression,
-                                 ctx.schedule_equations, name=name, extra_events=dict(EVENTS))
-        source.group.run_on_event("apply_batch", "pending = 0")
-        return source
+        return streaming_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
+                               name=name, extra_events=dict(EVENTS))
 
     def neuron_layer(self, l, ctx, name):
-        p, sizes, output = self.params, ctx.layer_sizes, l == ctx.n_layers
-        error_ths = error_thresholds(sizes, p.neuron) + [p.neuron.output_epsilon]
-        layer = if_layer(sizes[l], ctx.schedule_equations, role="output" if output else "hidden",
-                         name=name, threshold=forward_thresholds(sizes, p.neuron)[l - 1],
-                         error_threshold=error_ths[l - 1],
-                         target_expression=ctx.target_expression if output else None,
-                         derivative_gate=True, error_reset=p.neuron.error_reset,
-                         forward_reset=p.neuron.forward_reset,
-                         extra_events=None if output else dict(EVENTS))
-        if not output:
-            layer.group.run_on_event("apply_batch", "pending = 0")
-        return layer
+        return network_if_layer(ctx.layer_sizes, l, self.params.neuron, ctx.schedule_equations,
+                                name=name, target_expression=ctx.target_expression,
+                                derivative_gate=True, extra_events=dict(EVENTS))
 
     def weights(self, pre, post, l, ctx, name):
         return feedforward_synapses(pre.group, post.group, name=name, extra_model=PLASTICITY,
