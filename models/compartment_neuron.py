@@ -75,7 +75,7 @@ from plausigrad.models.compartments import compartments_of
 from plausigrad.models.errors import ConfigurationError, require_positive
 from plausigrad.models.layer import make_layer
 from plausigrad.models.parameters import param
-from plausigrad.models.schedule_signals import STEP
+from plausigrad.models.clock import STEP
 
 
 @dataclass(frozen=True)

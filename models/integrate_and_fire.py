@@ -111,7 +111,7 @@ feedback it keeps pushing the hidden layer up. Measured (784-100-10, full MNIST,
 13 % and 0.20 (a backprop-trained ANN of the same shape, run in this network: 2.9 % and 0.13;
 ``tools/emstdp_hidden_saturation.py``).
 Test accuracy after epochs 1–3: 95.05 / 95.46 / 95.88 % with ρ = 0.8 against 94.73 / 94.86 /
-94.96 % with ρ = 1 (README, EMSTDP); with windows of 199 + 200 steps ρ = 0.7 reaches 97.14 %
+94.96 % with ρ = 1 (docs/results/emstdp-target-rate.md); with windows of 199 + 200 steps ρ = 0.7 reaches 97.14 %
 and ρ = 0.8 97.00 / 97.02 % (two seeds), and ρ < 1 also lifts fixed random feedback. The default
 stays 1, the code's, so that the rule as published is what ``--rule emstdp`` runs; ρ = 0.7–0.8
 is the recommended range for accuracy (96.62 % with ρ = 0.7 and the spec's windows after 6

@@ -29,13 +29,6 @@ The vocabulary lives in ``models`` because equations need it; the timelines that
 ``slot_kind`` are built by :mod:`plausigrad.protocols.schedule`.
 """
 
-from brian2 import ms
-
-#: One simulation step (``defaultclock.dt``): every model in plausigrad is a discrete-time map
-#: of 1 ms steps.
-STEP = 1 * ms
-
-
 #: Slot kinds, the values of ``slot_kind(t)``.
 TRAIN, SLEEP, EVAL, IDLE = 0, 1, 2, 3
 

@@ -146,9 +146,10 @@ def _collect(args, dest_prefix):
     return values
 
 
-def _add_run_options(p, rule):
+def _add_run_options(p, rule, rule_options=True):
     """The options of ``train`` / ``audit`` for ``rule``: the run's (RunConfig) and the rule's
-    own, both generated from their dataclasses."""
+    own, both generated from their dataclasses (the rule's only with ``rule_options``: reading
+    them imports the rule's module, and with it Brian2)."""
     from plausigrad.protocols.training import RunConfig
     from plausigrad.rules.registry import rule_class
     p.add_argument("rule_name", nargs="?", metavar="RULE", default=None,
@@ -160,7 +161,8 @@ def _add_run_options(p, rule):
                    help="start from this experiment file (experiments/, or a run's config.toml); "
                         "options given here override it")
     _add_field_options(p, RunConfig, "run__", "run options", exclude=("rule", "track_alignment"))
-    _add_field_options(p, rule_class(rule).parameters_class, "rule__", f"{rule} parameters")
+    if rule_options:
+        _add_field_options(p, rule_class(rule).parameters_class, "rule__", f"{rule} parameters")
 
 
 def _rule_from_argv(argv):
@@ -261,8 +263,10 @@ def _cmd_download(args):
         print(path)
 
 
-def build_parser(rule=None):
-    """The parser; ``train`` and ``audit`` carry the options of ``rule`` (default biograd)."""
+def build_parser(rule=None, *, rule_options=True):
+    """The parser; ``train`` and ``audit`` carry the options of ``rule`` (default biograd),
+    unless ``rule_options`` is false (a command line of another command: see
+    :func:`parse_args`)."""
     rule = rule or "biograd"
     parser = _Parser(prog="plausigrad", description=__doc__.split("\n")[0])
     parser.rule = rule
@@ -270,7 +274,7 @@ def build_parser(rule=None):
 
     p = sub.add_parser("train", help="train a network; metrics + checkpoint every epoch")
     p.rule = rule
-    _add_run_options(p, rule)
+    _add_run_options(p, rule, rule_options)
     p.add_argument("--out", default="results/run", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.set_defaults(func=_cmd_train)
@@ -291,7 +295,7 @@ def build_parser(rule=None):
     p = sub.add_parser("audit", help="locality audit of a rule's plasticity, read off its "
                                      "generated Brian2 model")
     p.rule = rule
-    _add_run_options(p, rule)
+    _add_run_options(p, rule, rule_options)
     p.add_argument("--format", default="text", help="text, markdown or json")
     p.add_argument("--out", default=None, help="also write the report to this file")
     p.set_defaults(func=_cmd_audit)
@@ -337,11 +341,27 @@ def build_parser(rule=None):
 
 
 def parse_args(argv):
-    """Parse a command line: the parser is built for the rule it names (see :func:`build_parser`)."""
-    return build_parser(_rule_from_argv(argv)).parse_args(argv)
+    """Parse a command line: the parser is built for the rule it names (see :func:`build_parser`);
+    for a command other than ``train`` / ``audit`` without the rule options, so that e.g.
+    ``plot-alignment`` or ``eval`` with a bad path answers without importing Brian2."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    rule_options = command in (None, "train", "audit")
+    return build_parser(_rule_from_argv(argv), rule_options=rule_options).parse_args(argv)
+
+
+def _quiet_brian2_cache_notice():
+    """Drop Brian2's import-time notice that its Cython cache is over 1 GB ("Cache size for
+    target 'cython' ... You can call clear_cache"), an INFO record on the console that would turn
+    every one-line error of a command that imports Brian2 into three lines. Installed before
+    Brian2 is imported; every other Brian2 message is kept."""
+    import logging
+    # Brian2 logs it from its package module, whose BrianLogger is named "brian2.brian2"
+    logging.getLogger("brian2.brian2").addFilter(
+        lambda record: "Cache size for target" not in record.getMessage())
 
 
 def main(argv=None):
+    _quiet_brian2_cache_notice()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         try:

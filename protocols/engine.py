@@ -32,7 +32,8 @@ from brian2 import (Network, NeuronGroup, TimedArray, defaultclock, device, seco
                     seed as brian_seed)
 
 from plausigrad.models.errors import ConfigurationError
-from plausigrad.models.schedule_signals import EVAL, SLEEP, STEP, TRAIN, schedule_equations
+from plausigrad.models.clock import STEP
+from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
 from plausigrad.protocols.devices import Device, as_device
 from plausigrad.protocols.recorders import OutputCounts, SleepCycles

@@ -29,7 +29,8 @@ import numpy as np
 from brian2 import NeuronGroup, SpikeMonitor, StateMonitor
 
 from plausigrad.models.errors import require_positive
-from plausigrad.models.schedule_signals import EVAL, STEP
+from plausigrad.models.clock import STEP
+from plausigrad.models.schedule_signals import EVAL
 
 
 class Recorder:

@@ -25,10 +25,11 @@ from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, r
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
-from plausigrad.protocols.engine import Simulator, slot_metrics
-from plausigrad.protocols.recorders import Snapshots
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.registry import make_rule, rule_class, rule_names
+
+# The engine (and with it Brian2) is imported by train() and evaluate() when they run, so that
+# RunConfig, which the CLI reads to build its parser, costs no Brian2 import.
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -164,6 +165,8 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     ``config.track_alignment`` is set); the dict it returns is merged into the epoch's metrics.
     Returns the list of per-epoch metric dicts (including those of resumed epochs).
     """
+    from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
+    from plausigrad.protocols.recorders import Snapshots
     rule = config.make_rule()
     dataset, images, labels = _data(config)
     n_train, n_eval = dataset.num_train, dataset.num_test
@@ -260,6 +263,7 @@ def format_epoch(entry, pairs=None):
 def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log=print,
              build_root=None):
     """Forward-only accuracy of a checkpoint on the test set."""
+    from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
     meta, state = load_checkpoint(checkpoint_dir)
     saved = dict(meta["config"])
     overrides = {"device": device or saved["device"], "data_dir": data_dir or saved["data_dir"],

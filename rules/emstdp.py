@@ -37,7 +37,7 @@ are forward-only: prediction = argmax of the output's phase-1 counts (the code's
 counts over the full window).
 Longer windows train better, through finer spike counts: full MNIST, symmetric, η 4e-3 decayed
 ×0.5 per epoch, best test accuracy 95.31 / 95.93 / 96.12 % with 49 / 99 / 199 steps per phase
-(``--forward-steps F --feedback-steps F+1``, at 1× / 2× / 4× the time; README).
+(``--forward-steps F --feedback-steps F+1``, at 1× / 2× / 4× the time; docs/results/emstdp-window-length.md).
 
 Parameters (:class:`EMSTDPParameters`). [CODE]: the MNIST script's value; † our choice for the
 shorter 5-epoch training (the script runs 1000 passes over 10 000 images at η ≈ 1e-4):

@@ -103,7 +103,7 @@ def test_biograd_decays_are_differential_equations_integrated_exactly():
     """c, v, x̂ (and the exact eligibility's ε) are ODEs with τ = −dt / ln d; one exact step of
     each is the lab's per-step factor, bit for bit (what keeps the golden runs identical)."""
     from plausigrad.models.compartment_neuron import CompartmentNeuronParameters
-    from plausigrad.models.schedule_signals import STEP
+    from plausigrad.models.clock import STEP
     neuron = CompartmentNeuronParameters()
     for decay, tau in ((neuron.basal_decay, neuron.basal_time_constant),
                        (neuron.membrane_decay, neuron.membrane_time_constant)):

@@ -11,7 +11,7 @@ from plausigrad.protocols.training import RunConfig
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 
-#: each experiment file and the README command line it stands for
+#: each experiment file and the command line (its docs/results/ page) it stands for
 README_COMMANDS = {
     "biograd_sleep": "--data-dir ../shared/data/mnist --epochs 5 --feedback sleep",
     "biograd_symmetric": "--data-dir ../shared/data/mnist --epochs 5 --feedback symmetric",

@@ -1,5 +1,6 @@
-"""How saturated an EMSTDP network's hidden layer is: the measurement behind the README's target-rate
-analysis (and ``models/integrate_and_fire.py``'s note on ``output_target_rate``).
+"""How saturated an EMSTDP network's hidden layer is: the measurement behind the target-rate
+analysis of docs/results/emstdp-target-rate.md (and ``models/integrate_and_fire.py``'s note on
+``output_target_rate``).
 
 For each checkpoint, the first N test images are run through the non-leaky IF network
 (``plausigrad.analysis.emstdp_alignment.if_forward``: reset to zero, the run's thresholds) for T
