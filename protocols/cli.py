@@ -349,15 +349,20 @@ def parse_args(argv):
     return build_parser(_rule_from_argv(argv), rule_options=rule_options).parse_args(argv)
 
 
+def _not_the_cache_notice(record):
+    """Logging filter: False for Brian2's Cython cache-size notice, True for every other record."""
+    return "Cache size for target" not in record.getMessage()
+
+
 def _quiet_brian2_cache_notice():
     """Drop Brian2's import-time notice that its Cython cache is over 1 GB ("Cache size for
     target 'cython' ... You can call clear_cache"), an INFO record on the console that would turn
     every one-line error of a command that imports Brian2 into three lines. Installed before
-    Brian2 is imported; every other Brian2 message is kept."""
+    Brian2 is imported; every other Brian2 message is kept. One filter object, so calling
+    :func:`main` many times in one process (the tests) installs it once."""
     import logging
     # Brian2 logs it from its package module, whose BrianLogger is named "brian2.brian2"
-    logging.getLogger("brian2.brian2").addFilter(
-        lambda record: "Cache size for target" not in record.getMessage())
+    logging.getLogger("brian2.brian2").addFilter(_not_the_cache_notice)
 
 
 def main(argv=None):

@@ -171,7 +171,7 @@ class Device:
     @property
     def standalone(self):
         """True for the code-generating devices (cpp, cuda): compiled once, run with run_args."""
-        return self.kind != "runtime"
+        return is_standalone(self.kind)
 
     def activate(self):
         """Make this the active Brian2 device (see :func:`activate_device`); returns it."""

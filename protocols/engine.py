@@ -6,9 +6,9 @@ The engine is rule-agnostic. It gives a rule (:mod:`plausigrad.rules`) a
 
 * **C++ / CUDA standalone** (a :class:`~plausigrad.protocols.devices.Device` owns activation,
   build, seeding and results folders): the network is generated and compiled once; every epoch
-  after that is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback weights), the
-  learning rates, the epoch's timeline (shuffled order, sleep blocks) and the random seed carried
-  in. Nothing is recompiled, and no Python code runs between samples. Processes may share a
+  after that is ``device.run(run_args=...)`` with the learned state (weights, biases, feedback
+  weights), the learning rates, the epoch's timeline (shuffled order, sleep blocks) and the
+  random seed carried in. Nothing is recompiled, and no Python code runs between samples. Processes may share a
   build directory (the same network with other learning rates, seeds or data order, side by
   side): compiling is serialised by a lock file, and every process writes its results into its
   own ``results_<pid>`` folder, removed once the epoch's record is read (the folder of a
