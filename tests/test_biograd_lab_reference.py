@@ -48,7 +48,7 @@ def test_constant_current_fires_at_the_rate_of_the_lif_map(current):
     """v = d·v·(1−s) + I: from rest v_k = I (1 − d^k) / (1 − d); the neuron fires at the first k
     with v_k > V_th and then starts from rest again (the (1 − s) factor), so its period is that k
     and never fires if I / (1 − d) <= V_th."""
-    d, vth = NEURON.decay, NEURON.threshold
+    d, vth = NEURON.vdecay, NEURON.vth
     T = 30
     weights = _weights([[[0.0]], [[0.0]]], [[current], [0.0]], [[[0.0]]])
     spikes = np.zeros((T, 1, 1))

@@ -149,7 +149,7 @@ def initial_state(sizes, batch):
 
 def pseudo_derivative(neuron, v):
     """ψ = a · 1{|v − V_th| < w} [CODE: ``OnlineHiddenCell.train_forward_step``]."""
-    return (np.abs(v - neuron.threshold) < neuron.window).astype(float) * neuron.amplitude
+    return (np.abs(v - neuron.vth) < neuron.grad_win).astype(float) * neuron.grad_amp
 
 
 def softmax(counts):
@@ -161,8 +161,8 @@ def softmax(counts):
 
 def _lif(neuron, v, s, current):
     """v = d · v · (1 − s) + current; spike v > V_th (the soma of every cell)."""
-    v = neuron.decay * v * (1.0 - s) + current
-    return v, (v > neuron.threshold).astype(float)
+    v = neuron.vdecay * v * (1.0 - s) + current
+    return v, (v > neuron.vth).astype(float)
 
 
 def step(config, weights, state, inputs_t):
@@ -172,7 +172,7 @@ def step(config, weights, state, inputs_t):
     (zeros before the soft start)."""
     x, y = inputs_t
     neuron = config.neuron
-    d = neuron.decay
+    d = neuron.vdecay
     W, b = weights["W"], weights["b"]
     new = {k: list(getattr(state, k)) for k in ("v", "s", "trace_pre", "trace_dw", "trace_bias",
                                                 "trace_db", "dendrite")}
