@@ -39,8 +39,13 @@ xlag = xhat
 xsum += xlag * in_forward
 '''
 
+#: How a Bernoulli source draws its random numbers.
+DRAWS = ("independent", "shared")
+
+
 def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, reset,
-                     gate="in_forward", name="input", extra_events=None, keep=()):
+                     gate="in_forward", name="input", extra_events=None, keep=(),
+                     draw="independent"):
     """The Bernoulli rate code every rule's input layer shares.
 
     Input neuron i spikes with probability ``input_rate · p_i`` in every step where the schedule
@@ -50,11 +55,25 @@ def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, r
     those in ``keep`` is reset at a slot start (:func:`plausigrad.models.layer.make_layer`). Zero
     pixels skip the random draw (short-circuit), which matters: about 80 % of MNIST pixels are
     zero. Returns a :class:`~plausigrad.models.layer.Layer`.
+
+    ``draw``: ``independent`` draws u_i[t] ~ U(0, 1) per pixel and step, s_i[t] = 1{u_i[t] <
+    r_in p_i}; ``shared`` draws one u[t] per step for all pixels (s_i[t] = 1{u[t] < r_in p_i}),
+    as EMSTDP's public code does (``randy``: one number per step, tiled over pixels and batch):
+    each pixel still spikes with probability r_in p_i, but the brighter pixels' spikes are
+    nested supersets of the dimmer ones'.
     """
+    if draw not in DRAWS:
+        raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
     model = state + f"pixel = {pixel_expression} : 1\n" + schedule_equations
+    uniform = "rand()"
+    if draw == "shared":
+        model += "u_step : 1 (shared)  # one uniform number per step, shared by all pixels\n"
+        uniform = "u_step"
     group = NeuronGroup(n_inputs, model,
-                        threshold=f"{gate} > 0 and pixel > 0 and rand() < input_rate * pixel",
+                        threshold=f"{gate} > 0 and pixel > 0 and {uniform} < input_rate * pixel",
                         reset=reset, events=extra_events, method="exact", name=name)
+    if draw == "shared":
+        group.run_regularly("u_step = rand()", when="groups", order=-3, name=f"{name}_draw")
     return make_layer(group, state, keep=keep)
 
 

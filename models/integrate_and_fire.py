@@ -123,6 +123,7 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import NeuronGroup, Synapses
 from plausigrad.models.encoders import bernoulli_source
+from plausigrad.models.schedule_signals import EVAL
 from plausigrad.models.layer import make_layer
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
                                       require_rate)
@@ -144,20 +145,28 @@ class IntegrateAndFireParameters:
                                       "spikes/step (1, the code's; 0.7-0.8 train better)",
                                       flags=("--target-rate", "--output-target-rate"))
     error_scale: float = param(1.0, "κ: scale of the error injected into the soma")
-    error_reset: str = param("subtract", "error units after a spike: subtract (the code's "
-                             "rel=1, keeps the residual) or zero (rel=0, the public scripts)",
+    error_reset: str = param(None, "error units after a spike: subtract (the code's rel=1, "
+                             "keeps the residual) or zero (rel=0, the public scripts); default: "
+                             "the rule's profile (EMSTDP published: zero, revised: subtract)",
                              choices=("zero", "subtract"))
     forward_reset: str = param("zero", "forward somata after a spike: zero (the code) or "
                                "subtract (keep the residual)", choices=("zero", "subtract"))
 
     def __post_init__(self):
-        require_choice("error reset", self.error_reset, ERROR_RESETS)
+        if self.error_reset is not None:
+            require_choice("error reset", self.error_reset, ERROR_RESETS)
         require_choice("forward reset", self.forward_reset, FORWARD_RESETS)
         for name in ("hidden_threshold", "output_threshold", "error_threshold", "output_epsilon"):
             require_positive(name.replace("_", " "), getattr(self, name))
         require_rate("output target rate", self.output_target_rate, " spike/step")
         if isinstance(self.error_scale, bool) or not self.error_scale >= 0:
             raise ConfigurationError(f"error scale must be >= 0, got {self.error_scale!r}")
+
+    @property
+    def resolved_error_reset(self):
+        """The error reset in force: ``error_reset``, or ``subtract`` where nothing chose one
+        (a rule with profiles sets it from its profile, :mod:`plausigrad.rules.emstdp`)."""
+        return self.error_reset or "subtract"
 
 
 def forward_thresholds(layer_sizes, params):
@@ -172,12 +181,39 @@ def forward_thresholds(layer_sizes, params):
     return [float(t) for t in thresholds]
 
 
-def error_thresholds(layer_sizes, params):
-    """ϑ^l of the hidden error units, l = 1..L, by the code's formulas."""
+def error_thresholds(layer_sizes, params, feedback="symmetric"):
+    """ϑ^l of the hidden error units, l = 1..L, by the code's formulas for ``feedback``.
+
+    [CODE: zmeidd/EMSTDP, EMSTDP_python/EMSTDP_algo.py, ``Network.Init_Threshold`` with
+    ``init = 0``, ``norm = 0``] ϑ = n_s · (√(3 / n_r) / 2) · e_thr / (i + 2) for hidden layer i
+    (0-based), with n_s the size of the error-sending layer above and n_r the size in the root:
+
+    ==========  ==========================  ==========================
+    feedback    last hidden layer           deeper hidden layer i
+    ==========  ==========================  ==========================
+    symmetric   n_O · √(3 / h_i) / 2        h_{i+1} · √(3 / h_i) / 2
+    fa          n_O · √(3 / n_O) / 2        h_{i+1} · √(3 / h_{i+1}) / 2
+    dfa         n_O · √(3 / n_O) / 2        n_O · √(3 / n_O) / 2
+    ==========  ==========================  ==========================
+
+    (each times e_thr / (i + 2)). For 784-100-10: 0.2165 (symmetric), 0.6847 (fa, dfa).
+    """
     _check_sizes(layer_sizes)
-    hidden = layer_sizes[1:-1]
-    return [float(layer_sizes[i + 2] * np.sqrt(3.0 / hidden[i]) / 2.0 * params.error_threshold
-                  / (i + 2)) for i in range(len(hidden))]
+    require_choice("feedback mode", feedback, ("symmetric", "fa", "dfa"))
+    hidden, n_out = layer_sizes[1:-1], layer_sizes[-1]
+    thresholds = []
+    for i in range(len(hidden)):
+        last = i == len(hidden) - 1
+        above = n_out if last else hidden[i + 1]
+        if feedback == "symmetric":
+            sender, root = above, hidden[i]
+        elif feedback == "fa":
+            sender, root = above, above
+        else:
+            sender, root = n_out, n_out
+        thresholds.append(float(sender * np.sqrt(3.0 / root) / 2.0 * params.error_threshold
+                                / (i + 2)))
+    return thresholds
 
 
 def _check_sizes(layer_sizes):
@@ -187,13 +223,82 @@ def _check_sizes(layer_sizes):
         require_positive("layer size", size)
 
 
+@dataclass(frozen=True)
+class SlotTiming:
+    """Where, among the steps of a slot, an IF network counts, feeds errors back and learns.
+
+    Every bound is a Brian2 expression of the engine's namespace constants ``forward_steps`` (F)
+    and ``slot_steps`` (S); a window ``(a, b)`` holds the steps a ≤ k < b of a TRAIN slot. The
+    weight update reads the counts on ``learn_step``, the last step S − 1, after that step's
+    spikes are counted (the ``learn`` pathway runs after the resets).
+
+    ==============  ==========================================================================
+    field           meaning
+    ==============  ==========================================================================
+    n1              window of the phase-1 counts n1 (``count``)
+    n2              window of the phase-2 counts n2
+    error           window in which the error units integrate and emit error spikes
+    gate            window of the count the derivative gate reads (``gate_count``)
+    eval_stop       EVAL slots: the input streams and the output counts in [0, eval_stop)
+    counted_steps   T_1 of the update, the length of the n1 window
+    error_delay     steps from an error spike to its ±κθ in the own soma: 0 (the same step,
+                    after the spike reset) or 1 (the next step, after its spike reset)
+    ==============  ==========================================================================
+    """
+
+    name: str
+    n1: tuple
+    n2: tuple
+    error: tuple
+    gate: tuple
+    eval_stop: str
+    counted_steps: str
+    error_delay: int
+
+    def equations(self):
+        """The window flags as subexpressions (integers 0/1) for a group's model."""
+        def window(bounds):
+            return (f"int(step_in_slot >= {bounds[0]} and step_in_slot < {bounds[1]})"
+                    " * training_slot")
+        evaluating = f"int(step_in_slot < {self.eval_stop}) * int(slot_type == {EVAL})"
+        return f'''
+n1_window = {window(self.n1)} + {evaluating} : integer
+n2_window = {window(self.n2)} : integer
+error_window = {window(self.error)} : integer
+gate_window = {window(self.gate)} : integer
+stimulus = training_slot + {evaluating} : integer
+'''
+
+
+#: [CODE: zmeidd/EMSTDP, EMSTDP_python/EMSTDP_algo.py, ``Network.Train``/``Test``] with T = S
+#: steps t = 0..S-1 and ``twin`` = F − 1 (the code's T = 100, twin = 49: ``Windows(50, 50)``):
+#: the error starts at t > twin, the counts are t ∈ [2, twin + 2) and [twin + 2, T) (``tmp0``,
+#: ``tmp1`` at t = T − 1), the gate reads t ∈ [0, twin) (``derivative``), ``Test()`` counts the
+#: whole window, and an error spike of step t enters the soma after the reset of step t + 1
+#: (``U[t] += scale·θ·sdelta[t-1]``, after the threshold of t).
+PUBLISHED_TIMING = SlotTiming(
+    "published", n1=("2", "forward_steps + 1"), n2=("forward_steps + 1", "slot_steps"),
+    error=("forward_steps", "slot_steps"), gate=("0", "forward_steps - 1"),
+    eval_stop="slot_steps", counted_steps="(forward_steps - 1)", error_delay=1)
+
+#: [OURS] phase 1 = the forward window [0, F), phase 2 = [F, S − 1), the update step S − 1
+#: outside both; errors act in the step they are emitted; EVAL counts the forward window.
+REVISED_TIMING = SlotTiming(
+    "revised", n1=("0", "forward_steps"), n2=("forward_steps", "slot_steps - 1"),
+    error=("forward_steps", "slot_steps - 1"), gate=("0", "forward_steps"),
+    eval_stop="forward_steps", counted_steps="forward_steps", error_delay=0)
+
+TIMINGS = {timing.name: timing for timing in (PUBLISHED_TIMING, REVISED_TIMING)}
+
+
 #: State of an IF layer; the slot reset (generated from it) zeroes everything but ``pending``
 #: and the constants.
 IF_STATE = '''
 v : 1              # [soma] membrane potential U
 I_basal : 1        # [soma] synaptic input of this step, integrated in the next one
-count : 1          # [soma] n1: spikes in phase 1 (the forward window)
-n2 : 1             # [soma] spikes in phase 2 (error_step)
+count : 1          # [soma] n1: spikes in the phase-1 window
+n2 : 1             # [soma] spikes in the phase-2 window
+gate_count : 1     # [soma] spikes in the gate window (the derivative gate's activity)
 E : 1              # [error] accumulated signed error (D for the output layer)
 E_in : 1           # [error] error input of this step (hidden layers), integrated in the next
 fired : 1          # [soma] 1 in the step after a spike: s[t-1]
@@ -201,6 +306,11 @@ nerr : 1           # [error] net signed error spikes emitted in this slot (σ su
 pending : 1        # [soma] training samples accumulated since the last mini-batch update
 theta : 1 (constant, shared)    # [soma] forward threshold θ
 eth : 1 (constant, shared)      # [error] error threshold (ε for the output, ϑ for hidden)
+'''
+
+#: With an error delay of one step: the error spike of the previous step, injected now.
+DELAYED_ERROR_STATE = '''
+sigma : 1          # [error] σ of the previous step, injected into the soma in this one
 '''
 
 #: Per-step map (``groups`` slot, before the thresholds). The neurons are non-leaky: nothing
@@ -218,42 +328,55 @@ E_in = 0
 
 #: The output error neuron: counts silent steps of the target, spikes of the others (phase 2).
 OUTPUT_ERROR_STEP = '''
-E += error_step * (target * target_rate - fired)
+E += error_window * (target * target_rate - fired)
 fired = 0
+'''
+
+#: The delayed injection (``error_delay`` 1), after the spike reset and before this step's
+#: error events set a new σ.
+DELAYED_INJECTION = '''
+v += error_scale * theta * sigma
+sigma = 0
 '''
 
 #: How a forward soma resets after its spike (``forward_reset``).
 FORWARD_RESETS = {"zero": "v = 0", "subtract": "v -= theta"}
 
 #: The spike bookkeeping that follows either reset.
-IF_COUNT = 'count += in_forward; n2 += error_step; fired = 1'
+IF_COUNT = 'count += n1_window; n2 += n2_window; gate_count += gate_window; fired = 1'
 
 #: How an error unit resets after its spike (``error_reset``): the code's ``rel`` 0 and 1.
 ERROR_RESETS = {"zero": ("E = 0", "E = 0"), "subtract": ("E -= eth", "E += eth")}
 
 
-def error_on_event(error_reset):
-    """Error spikes reset the error unit and inject ±κθ into the own soma, after the spike
-    reset (κ = ``error_scale``)."""
+def error_on_event(error_reset, error_delay=0):
+    """Error spikes reset the error unit and inject ±κθ into the own soma after the spike
+    reset, in the same step (``error_delay`` 0) or, through ``sigma``, the next (1)."""
     positive, negative = ERROR_RESETS[error_reset]
-    return {"error_positive": f"{positive}\nnerr += 1\nv += error_scale * theta",
-            "error_negative": f"{negative}\nnerr -= 1\nv -= error_scale * theta"}
+    if error_delay:
+        up, down = "sigma = 1", "sigma = -1"
+    else:
+        up, down = "v += error_scale * theta", "v -= error_scale * theta"
+    return {"error_positive": f"{positive}\nnerr += 1\n{up}",
+            "error_negative": f"{negative}\nnerr -= 1\n{down}"}
 
 
 def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_threshold,
              target_expression=None, derivative_gate=False, error_reset="subtract",
-             forward_reset="zero", extra_events=None):
+             forward_reset="zero", timing=REVISED_TIMING, extra_events=None):
     """One layer of non-leaky IF neurons with their paired error units (a
     :class:`~plausigrad.models.layer.Layer`).
 
     ``role`` is ``"hidden"`` (error input ``E_in`` from feedback synapses, optional derivative
     gate) or ``"output"`` (error neuron of the loss, needs ``target_expression``). Spikes are
-    allowed whenever the stimulus is on (``stimulus_on``: both windows of a TRAIN slot, the
-    forward window of an EVAL slot). ``extra_events`` are a rule's additional custom events.
+    allowed whenever the stimulus is on (``stimulus``: all of a TRAIN slot, the first
+    ``timing.eval_stop`` steps of an EVAL slot). ``timing`` (:class:`SlotTiming`) places the
+    counts, the errors and the gate. ``extra_events`` are a rule's additional custom events.
     """
     if role not in ("hidden", "output"):
         raise ValueError(f"role must be 'hidden' or 'output', got {role!r}")
-    model = IF_STATE + schedule_equations
+    declarations = IF_STATE + (DELAYED_ERROR_STATE if timing.error_delay else "")
+    model = declarations + schedule_equations + timing.equations()
     gate = ""
     if role == "output":
         if target_expression is None:
@@ -263,36 +386,41 @@ def if_layer(n_neurons, schedule_equations, *, role, name, threshold, error_thre
     else:
         step = IF_STEP + HIDDEN_ERROR_STEP
         if derivative_gate:
-            gate = " and count > 0"
-    events = {"error_positive": f"error_step > 0 and E >= eth{gate}",
-              "error_negative": f"error_step > 0 and E <= -eth{gate}",
+            gate = " and gate_count > 0"
+    events = {"error_positive": f"error_window > 0 and E >= eth{gate}",
+              "error_negative": f"error_window > 0 and E <= -eth{gate}",
               **(extra_events or {})}
-    group = NeuronGroup(n_neurons, model, threshold="stimulus_on > 0 and v >= theta",
+    group = NeuronGroup(n_neurons, model, threshold="stimulus > 0 and v >= theta",
                         reset=f"{FORWARD_RESETS[forward_reset]}; {IF_COUNT}", events=events,
                         name=name)
     group.theta = threshold
     group.eth = error_threshold
     group.run_regularly(step, when="groups", name=f"{name}_step")
-    for event, code in error_on_event(error_reset).items():
+    if timing.error_delay:
+        group.run_regularly(DELAYED_INJECTION, when="after_resets", order=-1,
+                            name=f"{name}_error_injection")
+    for event, code in error_on_event(error_reset, timing.error_delay).items():
         group.run_on_event(event, code)
-    return make_layer(group, IF_STATE, keep=("pending",))
+    return make_layer(group, declarations, keep=("pending",))
 
 
 #: Bookkeeping of the streaming input: its phase-1 spike count (n1 of the presynaptic side of
 #: the first weight layer) and the samples pending in the mini-batch.
 INPUT_STATE = '''
-count : 1      # [axon] n1: spikes in phase 1
+count : 1      # [axon] n1: spikes in the phase-1 window
 pending : 1    # [axon] training samples accumulated since the last mini-batch update
 '''
 
 
 def streaming_input(n_inputs, pixel_expression, schedule_equations, *, name="input",
-                    extra_events=None):
-    """Input layer: pixel i spikes with probability ``input_rate · p_i`` while ``stimulus_on``
-    (both windows of a TRAIN slot: the input keeps streaming in phase 2)."""
-    layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=INPUT_STATE,
-                             reset="count += in_forward", gate="stimulus_on", name=name,
-                             extra_events=extra_events, keep=("pending",))
+                    timing=REVISED_TIMING, draw="independent", extra_events=None):
+    """Input layer: pixel i spikes with probability ``input_rate · p_i`` while the stimulus is on
+    (all of a TRAIN slot: the input keeps streaming in phase 2). ``draw``: one random number per
+    pixel and step (``independent``) or one per step shared by all pixels (``shared``, the code's
+    ``randy``), see :func:`plausigrad.models.encoders.bernoulli_source`."""
+    layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations + timing.equations(),
+                             state=INPUT_STATE, reset="count += n1_window", gate="stimulus",
+                             name=name, extra_events=extra_events, keep=("pending",), draw=draw)
     layer.group.run_regularly("pending += learn_step", when="groups", name=f"{name}_step")
     _reset_pending_on_apply(layer, extra_events)
     return layer
@@ -306,23 +434,25 @@ def _reset_pending_on_apply(layer, events):
 
 
 def network_if_layer(layer_sizes, layer, params, schedule_equations, *, name, target_expression,
-                     derivative_gate, extra_events=None):
+                     derivative_gate, feedback="symmetric", timing=REVISED_TIMING,
+                     extra_events=None):
     """Layer ``layer`` (1..L) of an IF network of ``layer_sizes``, with the code's thresholds.
 
     The role follows the position (L: output, with the error neuron of the loss and threshold
-    ε; else hidden, with ϑ^l); θ^l from :func:`forward_thresholds`; resets from ``params``
-    (:class:`IntegrateAndFireParameters`). ``extra_events`` (a rule's presynaptic events) go to
-    hidden layers only; with an ``apply_batch`` event the layer resets ``pending`` on it.
+    ε; else hidden, with ϑ^l of :func:`error_thresholds` for ``feedback``); θ^l from
+    :func:`forward_thresholds`; resets from ``params`` (:class:`IntegrateAndFireParameters`);
+    windows from ``timing``. ``extra_events`` (a rule's presynaptic events) go to hidden layers
+    only; with an ``apply_batch`` event the layer resets ``pending`` on it.
     """
     output = layer == len(layer_sizes) - 1
     error_threshold = (params.output_epsilon if output
-                       else error_thresholds(layer_sizes, params)[layer - 1])
+                       else error_thresholds(layer_sizes, params, feedback)[layer - 1])
     built = if_layer(layer_sizes[layer], schedule_equations, role="output" if output else "hidden",
                      name=name, threshold=forward_thresholds(layer_sizes, params)[layer - 1],
                      error_threshold=error_threshold,
                      target_expression=target_expression if output else None,
-                     derivative_gate=derivative_gate, error_reset=params.error_reset,
-                     forward_reset=params.forward_reset,
+                     derivative_gate=derivative_gate, error_reset=params.resolved_error_reset,
+                     forward_reset=params.forward_reset, timing=timing,
                      extra_events=None if output else extra_events)
     if not output:
         _reset_pending_on_apply(built, extra_events)

@@ -26,7 +26,7 @@ from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
 from plausigrad.protocols.schedule import SleepSchedule, Windows
-from plausigrad.rules.registry import make_rule, rule_class, rule_names
+from plausigrad.rules.registry import make_rule, rule_names
 
 # The engine (and with it Brian2) is imported by train() and evaluate() when they run, so that
 # RunConfig, which the CLI reads to build its parser, costs no Brian2 import.
@@ -35,7 +35,8 @@ from plausigrad.rules.registry import make_rule, rule_class, rule_names
 class RunConfig:
     """Everything that defines a training run (written into checkpoints, metrics and the run's
     ``config.toml``). The command line's general options are generated from these fields; the
-    windows default to the rule's ``default_windows``."""
+    windows default to the rule's ``default_windows``, the sleep schedule to its
+    ``sleep_defaults``."""
 
     rule: str = param("biograd", "learning rule")
     hidden: tuple = param((500,), "hidden layer sizes, e.g. 500 or 500,100")
@@ -50,8 +51,10 @@ class RunConfig:
     test_limit: int = param(None, "use the first N test samples")
     forward_steps: int = param(None, "forward window T_f in steps (default: the rule's)")
     feedback_steps: int = param(None, "feedback window T_b in steps (default: the rule's)")
-    sleep_every: int = param(1000, "samples between sleep blocks (rules that sleep)")
-    sleep_slots: int = param(20, "slots per sleep block (rules that sleep)")
+    sleep_every: int = param(None, "samples between sleep blocks (rules that sleep; default: "
+                                   "the rule's, 1000)")
+    sleep_slots: int = param(None, "slots per sleep block (rules that sleep; default: the "
+                                   "rule's, 20)")
     lr_decay: float = param(0.7, "learning-rate factor per epoch")
     seed: int = param(0, "random seed (initial weights, shuffles, spikes)")
     rule_params: dict = field(default_factory=dict)
@@ -61,13 +64,19 @@ class RunConfig:
     def __post_init__(self):
         require_choice("rule", self.rule, rule_names())
         if self.forward_steps is None or self.feedback_steps is None:
-            forward, feedback = rule_class(self.rule).default_windows
+            forward, feedback = self.make_rule().default_windows  # the profile's windows
             if self.forward_steps is None:
                 object.__setattr__(self, "forward_steps", forward)
             if self.feedback_steps is None:
                 object.__setattr__(self, "feedback_steps", feedback)
         require_choice("device", self.device, DEVICE_CHOICES)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.sleep_every is None or self.sleep_slots is None:
+            every, slots = self.make_rule().sleep_defaults(len(self.hidden))
+            if self.sleep_every is None:
+                object.__setattr__(self, "sleep_every", every)
+            if self.sleep_slots is None:
+                object.__setattr__(self, "sleep_slots", slots)
         for size in self.hidden:
             require_positive("hidden layer size", size)
         require_positive("epochs", self.epochs)
@@ -76,7 +85,7 @@ class RunConfig:
             require_positive("alignment tracking interval (samples)", self.track_alignment)
         if self.threads < 0:
             raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
-        Windows(self.forward_steps, self.feedback_steps)  # validates
+        self.make_rule().check_windows(Windows(self.forward_steps, self.feedback_steps))
 
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)
@@ -200,7 +209,9 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
                           device=Device(config.device, build_dir, config.threads),
                           recorders=[Snapshots(config.track_alignment)] if config.track_alignment
                           else [])
-    log(f"{config.rule} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
+    profile = getattr(rule.params, "profile", None)
+    named = f"{config.rule} ({profile} profile)" if profile else config.rule
+    log(f"{named} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
         f"{n_eval} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):
         lr_factor = config.lr_decay ** epoch

@@ -147,7 +147,9 @@ class LearningRule:
     Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
     :attr:`loss` (a :mod:`plausigrad.rules.losses` object), :meth:`state_layout`,
     :meth:`feedback_name`, :meth:`feedback_sender`, :meth:`feedback_pairs`,
-    :meth:`initial_state`, :meth:`build`, :meth:`describe`, :meth:`learning_rate_values`.
+    :meth:`initial_state`, :meth:`check_windows`, :meth:`sleep_defaults`, :meth:`build`,
+    :meth:`describe`, :meth:`learning_rate_values`. An instance may replace
+    ``default_windows`` with its own (a rule whose profiles use different windows).
 
     Network hooks, called by :func:`plausigrad.rules.builder.build_network` (``build``):
     :meth:`input_layer`, :meth:`neuron_layer`, :meth:`weights`, :meth:`feedback` and
@@ -211,6 +213,15 @@ class LearningRule:
             if name is not None and self.feedback_sender(l, n_layers) == l + 1:
                 pairs.append((name, f"W{l + 1}"))
         return pairs
+
+    def sleep_defaults(self, n_hidden):
+        """(samples between sleep blocks, slots per block) when the user gives none, for a
+        network of ``n_hidden`` hidden layers (only read for rules that sleep)."""
+        return 1000, 20
+
+    def check_windows(self, windows):
+        """Raise ConfigurationError if the rule cannot run with ``windows``
+        (:class:`~plausigrad.protocols.schedule.Windows`); default: any windows."""
 
     def build(self, context):
         """Return a :class:`BuiltNetwork` for ``context``: the shared builder wires the rule's

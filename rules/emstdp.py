@@ -85,7 +85,7 @@ Not implemented (off in every public script): the bias term β, dropout, the ``e
 presynaptic variant and the other loss options.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,7 +95,7 @@ from plausigrad.models.errors import (
     require_positive,
     require_rate,
 )
-from plausigrad.models.integrate_and_fire import (IntegrateAndFireParameters,
+from plausigrad.models.integrate_and_fire import (TIMINGS, IntegrateAndFireParameters,
                                                   error_feedback_synapses, error_pathways,
                                                   forward_thresholds, network_if_layer,
                                                   streaming_input)
@@ -105,6 +105,18 @@ from plausigrad.rules.base import LR_FLAGS, LearningRule, RuleParameters
 from plausigrad.rules.losses import RateMSE
 
 FEEDBACK_MODES = ("symmetric", "fa", "dfa")
+PROFILES = ("published", "revised")
+INPUT_DRAWS = ("shared", "independent")
+
+#: What each profile sets where the user sets nothing (None fields; see the module docstring).
+PROFILE_DEFAULTS = {
+    "published": {"error_reset": "zero", "restart_phase2": False, "input_draw": "shared"},
+    "revised": {"error_reset": "subtract", "restart_phase2": True, "input_draw": "independent"},
+}
+
+#: (forward_steps, feedback_steps) per profile: the code's T = 100 (twin = 49) as 50 + 50 steps;
+#: ours 49 counted steps per phase plus the update step.
+PROFILE_WINDOWS = {"published": (50, 50), "revised": (49, 50)}
 
 #: Presynaptic events: ``learn`` (last step of a TRAIN slot, neurons active in phase 1) and
 #: ``apply_batch`` (first step of a mini-batch, if samples were accumulated).
@@ -117,12 +129,14 @@ grad : 1    # Σ over the mini-batch of n1_pre · (n2_post - n1_post)
 m : 1       # RMS normaliser of the update
 '''
 
-#: The contrastive term of one sample (``learn`` pathway).
+#: The contrastive term of one sample (``learn`` pathway, after the resets of the last step, so
+#: that a spike in that step is counted first).
 ACCUMULATE = "grad += count_pre * (n2_post - count_post)"
 
-#: The mini-batch update (``apply_batch`` pathway); ``forward_steps`` is T_1 (= twin).
+#: The mini-batch update (``apply_batch`` pathway); ``{counted_steps}`` is T_1 (= twin), the
+#: length of the n1 window of the profile's timing.
 APPLY = '''
-g = grad / (pending_pre * forward_steps)
+g = grad / (pending_pre * {counted_steps})
 m = rms_decay * m + (1 - rms_decay) * g**2
 w = clip(w + learning_rate * g / sqrt(m + rms_epsilon), -weight_limit, weight_limit)
 grad = 0
@@ -132,30 +146,45 @@ grad = 0
 class EMSTDPParameters(RuleParameters):
     """Hyper-parameters of EMSTDP (see the module docstring's table)."""
 
+    profile: str = param("published", "published (zmeidd/EMSTDP's EMSTDP_algo.py step for "
+                         "step) or revised (our departures: subtract error reset, phase-2 "
+                         "restart, independent input draws, our windows)", choices=PROFILES)
     learning_rate: tuple = param((0.004,), "η: step size, one value or one per weight layer",
                                  flags=LR_FLAGS)
     batch_size: int = param(10, "samples per update (the code's)")
     feedback: str = param("symmetric", "symmetric (dfa=0), fa (fixed random B, dfa=1) or dfa "
                           "(direct from the output, dfa=2)", choices=FEEDBACK_MODES)
     derivative_gate: bool = param(None, "gate hidden error spikes by phase-1 activity "
-                                  "(default: on, except dfa with --error-reset zero, the public "
-                                  "scripts)")
+                                  "(default: published: off for dfa only, the code's; revised: "
+                                  "on, except dfa with --error-reset zero)")
     input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel (fr)")
+    input_draw: str = param(None, "shared (one random number per step for all pixels, the "
+                            "code's) or independent (one per pixel); default: the profile's",
+                            choices=INPUT_DRAWS)
     rms_decay: float = param(0.9, "ρ of the RMS normaliser (the code's)")
     rms_epsilon: float = param(1e-8, "ε_m of the RMS normaliser (the code's)")
     weight_limit: float = param(1.0, "w_max: weights are clipped to [-w_max, w_max]")
     feedback_init_scale: float = param(1.0, "s: B ~ U(-s/√n, s/√n), n = size of the "
                                        "error-sending layer")
     init_scale: float = param(1.0, "s: W^l ~ N(0, (s·√(3/fan_in))²)")
-    restart_phase2: bool = param(True, "somata restart from rest at the start of phase 2 "
-                                 "(off = the public code's continuous membrane)",
+    restart_phase2: bool = param(None, "somata restart from rest at the start of phase 2 "
+                                 "(off = the code's continuous membrane; default: the profile's)",
                                  flags=("--phase2-restart", "--restart-phase2"))
     neuron: IntegrateAndFireParameters = param(factory=IntegrateAndFireParameters,
                                                help="thresholds and error constants")
 
     def __post_init__(self):
         super().__post_init__()
+        require_choice("EMSTDP profile", self.profile, PROFILES)
+        defaults = PROFILE_DEFAULTS[self.profile]
+        if self.neuron.error_reset is None:
+            object.__setattr__(self, "neuron",
+                               replace(self.neuron, error_reset=defaults["error_reset"]))
+        for name in ("restart_phase2", "input_draw"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[name])
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
+        require_choice("input draw", self.input_draw, INPUT_DRAWS)
         if self.restart_phase2 not in (True, False):
             raise ConfigurationError(
                 f"restart_phase2 must be true or false, got {self.restart_phase2!r}")
@@ -172,13 +201,21 @@ class EMSTDPParameters(RuleParameters):
     def gated(self):
         """Whether hidden error spikes are gated by phase-1 activity.
 
-        Auto (``None``): on, except DFA with the ``zero`` error reset, the public scripts'
-        combination (ungated DFA). Ungated DFA with the ``subtract`` reset collapses: silent
-        hidden neurons receive the full positive error, their weights only grow.
+        Auto (``None``): published, the code's ``dr = 1``: on, except for dfa (the code skips
+        the derivative when ``dfa == 2``). Revised: on, except dfa with the ``zero`` error reset
+        (ungated DFA with the ``subtract`` reset collapses: silent hidden neurons receive the
+        full positive error, their weights only grow).
         """
         if self.derivative_gate is not None:
             return self.derivative_gate
+        if self.profile == "published":
+            return self.feedback != "dfa"
         return not (self.feedback == "dfa" and self.neuron.error_reset == "zero")
+
+    @property
+    def timing(self):
+        """The profile's :class:`~plausigrad.models.integrate_and_fire.SlotTiming`."""
+        return TIMINGS[self.profile]
 
 
 class EMSTDP(LearningRule):
@@ -186,9 +223,23 @@ class EMSTDP(LearningRule):
 
     name = "emstdp"
     parameters_class = EMSTDPParameters
-    #: (forward_steps, feedback_steps) of the MNIST script: 49 + 49 counted steps + update step
-    default_windows = (49, 50)
+    #: (forward_steps, feedback_steps) of the default (published) profile; an instance has its
+    #: own profile's (:data:`PROFILE_WINDOWS`)
+    default_windows = PROFILE_WINDOWS["published"]
     alignment_plugin = "plausigrad.analysis.emstdp_alignment:EMSTDPAlignment"
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.default_windows = PROFILE_WINDOWS[self.params.profile]
+
+    def check_windows(self, windows):
+        """The published timing is the code's single update per sample: T = 2 (twin + 1), i.e.
+        equal windows (the code updates at every t > 2 twin, so a longer T updates repeatedly)."""
+        if self.params.profile == "published" and windows.feedback_steps != windows.forward_steps:
+            raise ConfigurationError(
+                f"EMSTDP's published profile needs equal windows (the code's T = 2·(twin + 1)), "
+                f"got {windows.forward_steps} + {windows.feedback_steps}: give --feedback-steps "
+                f"{windows.forward_steps}, or use --profile revised")
 
     @property
     def loss(self):
@@ -245,21 +296,26 @@ class EMSTDP(LearningRule):
 
     def input_layer(self, ctx, name):
         return streaming_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
-                               name=name, extra_events=dict(LEARN_EVENTS))
+                               name=name, timing=self.params.timing, draw=self.params.input_draw,
+                               extra_events=dict(LEARN_EVENTS))
 
     def neuron_layer(self, layer, ctx, name):
         return network_if_layer(ctx.layer_sizes, layer, self.params.neuron, ctx.schedule_equations,
                                 name=name, target_expression=ctx.target_expression,
                                 derivative_gate=self.params.gated,
+                                feedback=self.params.feedback, timing=self.params.timing,
                                 extra_events=dict(LEARN_EVENTS))
 
     def weights(self, pre, post, layer, ctx, name):
         symmetric = self.params.feedback == "symmetric" and layer >= 2
         on_post, error_events = error_pathways("w", "pre") if symmetric else ({}, {})
-        return feedforward_synapses(
+        apply = APPLY.format(counted_steps=self.params.timing.counted_steps)
+        synapses = feedforward_synapses(
             pre.group, post.group, name=name, extra_model=SYNAPSE_MODEL,
-            extra_on_pre={"learn": ACCUMULATE, "apply_batch": APPLY}, extra_on_post=on_post,
+            extra_on_pre={"learn": ACCUMULATE, "apply_batch": apply}, extra_on_post=on_post,
             extra_events={"learn": "learn", "apply_batch": "apply_batch", **error_events})
+        synapses.learn.when = "after_resets"  # the last step's spikes are counted first
+        return synapses
 
     def feedback(self, upper, lower, layer, ctx, name):
         return error_feedback_synapses(upper.group, lower.group, name=name)

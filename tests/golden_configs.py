@@ -14,7 +14,7 @@ GOLDEN = {
     "biograd": dict(rule="biograd", forward_steps=12, feedback_steps=6, sleep_every=16,
                     sleep_slots=2, rule_params={}),
     "emstdp": dict(rule="emstdp", forward_steps=12, feedback_steps=13,
-                   rule_params={"feedback": "fa", "batch_size": 4}),
+                   rule_params={"feedback": "fa", "batch_size": 4, "profile": "revised"}),
     "ssnnbp": dict(rule="ssnnbp", forward_steps=8, feedback_steps=3,
                    rule_params={"bias_learning_rate": 0.001}),
 }

@@ -54,7 +54,7 @@ def test_signed_pathways_give_both_signs_and_their_events():
 
 
 def _inspect(rule, sizes=(7, 6, 5, 4)):
-    simulator = Simulator(rule, sizes, Windows(4, 5), None, np.zeros((3, sizes[0])), np.zeros(3),
+    simulator = Simulator(rule, sizes, Windows(5, 5), None, np.zeros((3, sizes[0])), np.zeros(3),
                           2, 1, device="runtime")
     BrianLogger.suppress_name("unused_brian_object")  # built to be inspected, never run
     network, _ = simulator.inspect()

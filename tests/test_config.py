@@ -16,15 +16,16 @@ README_COMMANDS = {
     "biograd_sleep": "--data-dir ../shared/data/mnist --epochs 5 --feedback sleep",
     "biograd_symmetric": "--data-dir ../shared/data/mnist --epochs 5 --feedback symmetric",
     "biograd_fa": "--data-dir ../shared/data/mnist --epochs 5 --feedback fa",
-    "emstdp_default": "--rule emstdp --hidden 100 --data-dir ../shared/data/mnist --epochs 5",
-    "emstdp_rho07": "--rule emstdp --hidden 100 --data-dir ../shared/data/mnist --epochs 6 "
-                    "--target-rate 0.7",
-    "emstdp_rho07_T199": "--rule emstdp --hidden 100 --data-dir ../shared/data/mnist --epochs 5 "
-                         "--target-rate 0.7 --lr-decay 0.5 --forward-steps 199 "
-                         "--feedback-steps 200",
-    "emstdp_rho08_T199": "--rule emstdp --hidden 100 --data-dir ../shared/data/mnist --epochs 5 "
-                         "--target-rate 0.8 --lr-decay 0.5 --forward-steps 199 "
-                         "--feedback-steps 200",
+    "emstdp_default": "--rule emstdp --profile revised --hidden 100 "
+                      "--data-dir ../shared/data/mnist --epochs 5",
+    "emstdp_rho07": "--rule emstdp --profile revised --hidden 100 "
+                    "--data-dir ../shared/data/mnist --epochs 6 --target-rate 0.7",
+    "emstdp_rho07_T199": "--rule emstdp --profile revised --hidden 100 "
+                         "--data-dir ../shared/data/mnist --epochs 5 --target-rate 0.7 "
+                         "--lr-decay 0.5 --forward-steps 199 --feedback-steps 200",
+    "emstdp_rho08_T199": "--rule emstdp --profile revised --hidden 100 "
+                         "--data-dir ../shared/data/mnist --epochs 5 --target-rate 0.8 "
+                         "--lr-decay 0.5 --forward-steps 199 --feedback-steps 200",
     "ssnnbp_T32": "--rule ssnnbp --hidden 500 --data-dir ../shared/data/mnist --epochs 5",
 }
 
@@ -54,7 +55,8 @@ def test_command_line_overrides_the_file_key_by_key(tmp_path):
     neuron = config.make_rule().params.neuron
     assert (neuron.output_target_rate, neuron.error_reset) == (0.8, "zero")
     assert config.make_rule().params.batch_size == 5
-    assert (config.forward_steps, config.feedback_steps) == (49, 50)  # the rule's windows
+    # the windows of the rule's default profile (published)
+    assert (config.forward_steps, config.feedback_steps) == (50, 50)
 
 
 @pytest.mark.parametrize("text, fragment", [

@@ -106,7 +106,7 @@ def test_bad_parameters_give_one_line_errors(kwargs, fragment):
     ("dfa", "subtract", False, False), ("symmetric", "zero", False, False),
 ])
 def test_derivative_gate_auto_follows_feedback_and_error_reset(feedback, reset, gate, gated):
-    params = EMSTDPParameters(feedback=feedback, derivative_gate=gate,
+    params = EMSTDPParameters(profile="revised", feedback=feedback, derivative_gate=gate,
                               neuron={"error_reset": reset})
     assert params.gated is gated
 
@@ -114,7 +114,7 @@ def test_derivative_gate_auto_follows_feedback_and_error_reset(feedback, reset, 
 def test_structural_errors_are_clean():
     with pytest.raises(ConfigurationError, match="at least one hidden layer"):
         forward_thresholds((784, 10), IntegrateAndFireParameters())
-    rule = EMSTDP(EMSTDPParameters(learning_rate=(0.1, 0.1, 0.1)))
+    rule = EMSTDP(EMSTDPParameters(profile="revised", learning_rate=(0.1, 0.1, 0.1)))
     with pytest.raises(ConfigurationError, match="3 learning rates given for 2 weight layers"):
         rule.learning_rate_values(2)
 
@@ -126,7 +126,7 @@ PERIODS = [1, 2, 3, 4, 5, 7, 1, 2, 3, 0]  # output k fires every PERIODS[k]-th s
 
 def _periodic_network(label, error_scale, target_rate=1.0):
     """1 white pixel -> 1 hidden neuron firing every step -> outputs with the periods above."""
-    params = EMSTDPParameters(batch_size=1, learning_rate=1e-9, feedback="fa",
+    params = EMSTDPParameters(profile="revised", batch_size=1, learning_rate=1e-9, feedback="fa",
                               neuron=IntegrateAndFireParameters(error_scale=error_scale,
                                                                 output_target_rate=target_rate))
     rule = EMSTDP(params)
@@ -195,13 +195,13 @@ def test_hidden_error_reset_zero_saturates_and_subtract_keeps_the_residual(error
     each brings B = 2.5ϑ. Reset to zero: one hidden error spike per output spike (the error
     saturates), 3; subtracting ϑ: the residual is kept, ⌊3 · 2.5⌋ = 7 spikes, 8 if the 4th's
     2.5ϑ arrives within the last step."""
-    params = EMSTDPParameters(batch_size=1, learning_rate=1e-9, feedback="fa",
+    params = EMSTDPParameters(profile="revised", batch_size=1, learning_rate=1e-9, feedback="fa",
                               neuron=IntegrateAndFireParameters(error_scale=0.0,
                                                                 error_reset=error_reset))
     rule = EMSTDP(params)
     sizes = (1, 1, 10)
     theta_hidden, theta_out = forward_thresholds(sizes, params.neuron)
-    vartheta = error_thresholds(sizes, params.neuron)[0]
+    vartheta = error_thresholds(sizes, params.neuron, "fa")[0]
     w2 = np.array([theta_out / p * (1 + 1e-6) if p else 0.0 for p in PERIODS])
     b1 = np.zeros((1, 10))
     b1[0, 9] = 2.5 * vartheta
@@ -229,7 +229,7 @@ def test_forward_reset_zero_is_a_staircase_and_subtract_is_linear(forward_reset)
     """A white pixel spikes every step, so the hidden soma gains f·θ in each of the
     T_1 − 1 = 11 steps after the one-step input latency. Reset to zero: one spike per ⌈1/f⌉
     steps, ⌊11/2⌋ = 5 for f = 0.55 and for f = 0.95 alike; subtracting θ: ⌊11 f⌋ = 6 and 10."""
-    params = EMSTDPParameters(batch_size=1, neuron=IntegrateAndFireParameters(
+    params = EMSTDPParameters(profile="revised", batch_size=1, neuron=IntegrateAndFireParameters(
         error_scale=0.0, forward_reset=forward_reset))
     rule = EMSTDP(params)
     sizes = (1, 2, 10)
@@ -253,7 +253,7 @@ def test_phase2_restart_removes_the_start_up_bias(restart):
     so the update is 0); with the code's continuous membrane every active neuron gains."""
     sizes = (30, 12, 10)
     images, labels, rng = _random_problem("symmetric", 2, seed=9)
-    rule = EMSTDP(EMSTDPParameters(batch_size=1, restart_phase2=restart,
+    rule = EMSTDP(EMSTDPParameters(profile="revised", batch_size=1, restart_phase2=restart,
                                    neuron=IntegrateAndFireParameters(error_scale=0.0)))
     state = rule.initial_state(sizes, rng)
     state["W1"] *= 3.0
@@ -282,7 +282,8 @@ def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_siz
     sizes = (30, 12, 10)
     n_slots = 5  # with batch 3: a full batch and a partial one, averaged over its 2 samples
     images, labels, rng = _random_problem(feedback, n_slots)
-    params = EMSTDPParameters(feedback=feedback, batch_size=batch_size, learning_rate=(0.05, 0.02))
+    params = EMSTDPParameters(profile="revised", feedback=feedback, batch_size=batch_size,
+                              learning_rate=(0.05, 0.02))
     rule = EMSTDP(params)
     state = rule.initial_state(sizes, rng)
     state["W1"] *= 3.0  # lively hidden layer
@@ -304,7 +305,8 @@ def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_siz
 def test_reference_forward_reproduces_brian_counts(forward_reset):
     sizes = (30, 12, 10)
     images, labels, rng = _random_problem("symmetric", 4, seed=7)
-    rule = EMSTDP(EMSTDPParameters(batch_size=1, neuron={"forward_reset": forward_reset}))
+    rule = EMSTDP(EMSTDPParameters(profile="revised", batch_size=1,
+                                   neuron={"forward_reset": forward_reset}))
     state = rule.initial_state(sizes, rng)
     state["W1"] *= 3.0
     record = simulate(rule, sizes, state, images, labels, n_eval=4)  # EVAL: fixed weights
@@ -333,7 +335,7 @@ def test_hidden_update_angle_to_r1(feedback, probe):
     """Symmetric feedback: the hidden update points along the rate-network gradient (R1);
     FA at initialisation: near 90°. The output layer is the delta rule in both."""
     sizes = (784, 40, 10)
-    rule = EMSTDP(EMSTDPParameters(feedback=feedback))
+    rule = EMSTDP(EMSTDPParameters(profile="revised", feedback=feedback))
     state = rule.initial_state(sizes, np.random.default_rng(0))
     result = measure_alignment(rule, sizes, Windows(20, 21), state, *probe, seed=3)
     assert result["count_mismatch"] == 0
@@ -365,7 +367,8 @@ def test_alignment_plugin_is_registered():
 def test_cpp_standalone_agrees_with_runtime(tmp_path, feedback):
     sizes = (40, 16, 10)
     images, labels, rng = _random_problem(feedback, 12, seed=11, sizes=sizes)
-    rule = EMSTDP(EMSTDPParameters(feedback=feedback, batch_size=3, learning_rate=0.05))
+    rule = EMSTDP(EMSTDPParameters(profile="revised", feedback=feedback, batch_size=3,
+                                   learning_rate=0.05))
     state = rule.initial_state(sizes, rng)
     state["W1"] *= 3.0
     runs = {device: simulate(rule, sizes, state, images, labels, n_eval=3, target="cython",
@@ -433,7 +436,8 @@ def test_emstdp_network_compiles_for_cuda(tmp_path):
         pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
     sizes = (40, 16, 10)
     images, labels, _ = _random_problem("fa", 6, sizes=sizes)
-    rule = EMSTDP(EMSTDPParameters(feedback="fa", batch_size=2))  # fixed B: the most objects
+    # fixed B: the most objects
+    rule = EMSTDP(EMSTDPParameters(profile="revised", feedback="fa", batch_size=2))
     sim = Simulator(rule, sizes, WINDOWS, None, images, labels, 4, 2,
                     device=Device("cuda", str(tmp_path / "cuda")))
     sim.compile()
