@@ -74,7 +74,11 @@ sleep_learning_rate  1e-4/3      η_s [CODE: sleep_lr]
 oja_power            2           P of the Oja decay [CODE: sleep_oja_power]
 lif.*                0.3/0.3/    vdecay / vth / grad_win / grad_amp [CODE: snn_param]
                      0.3/1.0
-windows              (60, 5)     60 bins [CODE: snn_ts]; feedback 5 = L + 2 for L = 3 [OURS]
+windows              (60, 5)     60 bins [CODE: snn_ts]; feedback 5 = L + 2 for L = 3 [OURS];
+                                 the feedback window must be ≥ L + 2 (``check_windows``)
+sleep schedule       B, (L−1)·B  a block of (L − 1)·B sleep slots after every B = batch_size
+                                 training samples (``sleep_defaults``; --sleep-every /
+                                 --sleep-slots override) [CODE: training_biograd.py]
 ===================  ==========  ==========================================================
 
 Remaining differences of the published profile from the lab code:
@@ -91,7 +95,12 @@ one sample per slot; mini-batch = the   the engine's slot model; same weights wi
 mean of per-slot gradients applied at   batch, update = the lab's mean
 ``batch_start`` (slots counted over
 sleep slots too: keep the sleep block a
-multiple of batch_size)
+multiple of batch_size; the default is)
+last partial batch of an epoch: its     the slot-clocked batch; the lab's DataLoader keeps  last
+gradient is divided by batch_size and   the short last batch and means over its size       batch
+applied inside the sleep block that                                                         only
+follows (a first part of the block
+sleeps on the old W)
 sleep rate r ~ U(0,1) drawn per hidden  one shared variable per group [OURS]; the lab draws  not
 layer (at every TRAIN slot start), not  one r per sleep call for all layers                 measured
 one shared by all layers
@@ -256,6 +265,18 @@ class BioGrad(LearningRule):
     @property
     def uses_sleep(self):
         return self.params.feedback == "sleep"
+
+    def sleep_defaults(self, n_hidden):
+        """Published: the lab sleeps after every training batch, one sleep batch per hidden
+        layer [CODE: training_biograd.py, biograd_snn_training: ``sleep_feedback_update`` after
+        every ``train_update_parameter``; network_w_biograd.py, ``sleep_feedback_update``: a
+        loop over the hidden layers, ``sleep_batch_size`` samples each], so a block of
+        (L − 1) · B sleep slots after every B training samples (B = ``batch_size``; the lab's
+        sleep batch equals its training batch, 128). Reconstruction: the base defaults."""
+        if not self.published:
+            return super().sleep_defaults(n_hidden)
+        batch = self.params.batch_size
+        return batch, max(n_hidden, 1) * batch
 
     @property
     def loss(self):

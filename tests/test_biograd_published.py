@@ -131,3 +131,24 @@ def test_update_and_sleep_block_agree(run):
         np.testing.assert_allclose(record.state[f"B{m}"], B, atol=ATOL, err_msg=f"B{m}")
     for l in (1, 2, 3):  # sleep leaves W alone
         np.testing.assert_allclose(record.state[f"W{l}"], new["W"][l - 1], atol=ATOL)
+
+
+# -- defaults of the published profile -------------------------------------------------------
+
+def test_published_sleep_defaults_follow_the_lab_schedule():
+    """A block of (L − 1)·B sleep slots after every B samples (the lab sleeps one sleep batch
+    per hidden layer after every training batch); the reconstruction keeps (1000, 20); the
+    user's values win."""
+    from plausigrad.protocols.training import RunConfig
+    published = {"profile": "published"}
+    config = RunConfig(rule="biograd", hidden=(500, 100), rule_params=published)
+    assert (config.sleep_every, config.sleep_slots) == (128, 256)
+    config = RunConfig(rule="biograd", hidden=(20,), rule_params={**published, "batch_size": 16})
+    assert (config.sleep_every, config.sleep_slots) == (16, 16)
+    config = RunConfig(rule="biograd", hidden=(8, 8, 8), rule_params={**published, "batch_size": 4})
+    assert (config.sleep_every, config.sleep_slots) == (4, 12)
+    config = RunConfig(rule="biograd", hidden=(500, 100), rule_params=published, sleep_every=256,
+                       sleep_slots=4)
+    assert (config.sleep_every, config.sleep_slots) == (256, 4)
+    config = RunConfig(rule="biograd", hidden=(500, 100))
+    assert (config.sleep_every, config.sleep_slots) == (1000, 20)
