@@ -1,52 +1,79 @@
 """Non-leaky integrate-and-fire neurons with paired signed error units (EMSTDP).
 
 Source: Shrestha, Fang, Wu, Qiu, "Approximating Back-propagation for a Biologically Plausible Local
-Learning Rule in Spiking Neural Networks", ICONS 2019 (DOI 10.1145/3354265.3354275), in the form
-the public numpy code calls EMSTDP (``zmeidd/loihi_2_EMSTDP:EMSTDP_algo_new.py``; spec in
-../shared/ALGORITHMS.md §3.2-3.4). The equations and threshold formulas below are *read in that
-code* [CODE]; the ICONS'19 paper itself was not available to check them. What is *ours*: the
-Brian2 mapping (one group per layer holding soma and error unit, custom events for the signed
-error spikes, the one-step input buffers that keep the code's update order), and the independent
-Bernoulli input (the code draws one random number per step shared by all pixels).
+Learning Rule in Spiking Neural Networks", ICONS 2019 (DOI 10.1145/3354265.3354275), as the
+authors' public numpy code computes it: zmeidd/EMSTDP, ``EMSTDP_python/EMSTDP_algo.py``
+(``Network.Train``, ``Network.Test``, ``Network.Init_Threshold``) with the MNIST script
+``EMSTDP_python/EMSTDP_main.py``. Equations and thresholds marked [CODE] are read in that code;
+the ICONS'19 paper itself was not available to check them. (An earlier version of these
+docstrings cited ``EMSTDP_algo_new.py`` of zmeidd/loihi_2_EMSTDP: that is a different variant —
+no inter-layer delay, a strict threshold, halved updates — and not the code followed here.)
+What is *ours*: the Brian2 mapping (one group per layer holding soma and error unit, custom
+events for the signed error spikes, the one-step input buffers that keep the code's order of
+operations). Our numpy port of the code, against which the published profile is tested spike
+for spike: :mod:`plausigrad.analysis.references.emstdp_code`.
 
-Discrete time, one step = one ``dt`` (1 ms); every variable is dimensionless. Per step ``t``::
+Discrete time, one step = one ``dt`` (1 ms); every variable is dimensionless. Per step ``t``
+[CODE]::
 
-    soma          v[t]  = v[t-1] + I[t] + κ θ σ[t-1]          I[t] = Σ_i W_ji s_i[t-1]
-                  (v[t] = 0 at the first step of phase 2 with ``restart_phase2``)
-                  s[t]  = 1{v[t] ≥ θ}            (reset: v <- 0, the code's; ``forward_reset =
-                                                  "subtract"``: v <- v - θ, ours, an option)
-    output error  D[t]  = D[t-1] + y (1 - s[t-1]) - (1 - y) s[t-1]      (phase 2 only)
+    soma          v[t]  = v[t-1] + I[t] + κ θ σ[t-1-δ]        I[t] = Σ_i W_ji s_i[t-1]
+                  s[t]  = 1{v[t] ≥ θ}      then v <- 0 (``forward_reset = "subtract"``:
+                                           v <- v - θ, ours, an option)
+    output error  D[t]  = D[t-1] + y (ρ - s[t-1]) - (1 - y) s[t-1]      (error window only)
     hidden error  E[t]  = E[t-1] + Σ_k F_jk σ_k[t-1]       F = W^{l+1}ᵀ (symmetric), a fixed
                                                            random B (fa) or B^{(l)} from the
                                                            output errors (dfa)
     error spike   σ[t]  = +1 if D ≥ ε (E ≥ ϑ), -1 if D ≤ -ε (E ≤ -ϑ), then D (E) <- 0
-                  (``error_reset = "subtract"``: E <- E ∓ ϑ, the code's ``rel = 1``)
-    gate          σ_j   is emitted only if n1_j > 0 (the neuron fired in phase 1) when
+                  (``error_reset = "subtract"``: E <- E ∓ ϑ, the code's ``rel = 1`` for hidden
+                  units; the code's ``rel = 1`` output unit — threshold 1, no reset — is not
+                  implemented)
+    gate          σ_j   is emitted only if the neuron fired in the gate window, when
                   ``derivative_gate`` is on: the ReLU derivative estimated from phase-1 activity
 
-A slot has two windows: phase 1 (``in_forward``, forward only, spikes counted in ``count`` = n1)
-and phase 2 (``in_feedback``: the input keeps streaming, error spikes are injected, spikes counted
-in ``n2`` during ``error_step``, i.e. all of phase 2 but its last step, which carries the weight
-update). y is 1 for the labelled output unit, else 0: the target unit's error neuron counts its
-silent steps, the others count their spikes, so the net error-spike count of output k is about
+The error spike σ[t] reaches the soma after the spike reset of step t + δ: δ = 1 in the code
+(``U[t] += scale·θ·sdelta[t-1]`` after the threshold of step t), δ = 0 in the revised profile.
+y is 1 for the labelled output unit, else 0: the target unit's error neuron counts its silent
+steps, the others count their spikes, so the net error-spike count of output k is about
 (T_2/ε)·(ρ y_k - r_k), the negative gradient of ½‖ρ y - r‖² (MSE on rates; target rate ρ =
-``output_target_rate``, 1 in the code).
+``output_target_rate``, 1 in the code). Every error spike adds (σ = +1) or removes (σ = -1) one
+threshold of membrane, i.e. about one forward spike (κ = ``error_scale`` = 1).
 
-Every error spike adds (σ = +1) or removes (σ = -1) one threshold of membrane, i.e. about one
-forward spike (κ = ``error_scale`` = 1).
+Windows (:class:`SlotTiming`; F = ``forward_steps``, S = ``slot_steps``; the input streams
+through the whole TRAIN slot, phase 2 included):
 
-Phase-2 restart (``restart_phase2`` = 1, *ours*, not in the code): at the first step of phase 2
-(``feedback_onset``) every soma restarts from rest — v and the buffered input are cleared — so phase 2 replays phase 1's start-up (input latency of one step per layer, charging
-from v = 0) and n2 − n1 measures the error alone. With the code's continuous membrane
-(``restart_phase2`` = 0) phase 2 starts charged and every active neuron gets n2 − n1 ≈ +1 from
-the start-up alone; on MNIST that bias drove W1 up (std 0.06 → 0.47 in two epochs) until the
-hidden layer fired on 90 % of the steps and accuracy fell.
+====================  ===========================  ==========================================
+                      published [CODE]             revised [OURS]
+====================  ===========================  ==========================================
+slot                  T = S = 2 F (code: 100)      S = F + T_b (default 49 + 50)
+n1 (phase-1 count)    steps 2 .. F                 0 .. F − 1
+n2 (phase-2 count)    F + 1 .. S − 1               F .. S − 2
+error window          F .. S − 1 (t > twin)        F .. S − 2
+derivative gate       spikes in 0 .. F − 2         spikes in n1's window
+update                step S − 1, after its spikes  step S − 1 (no counting in it)
+EVAL prediction       output spikes in 0 .. S − 1  output spikes in 0 .. F − 1
+error injection       next step (δ = 1)            same step (δ = 0)
+phase-2 membrane      continuous                   restarts from rest at step F
+====================  ===========================  ==========================================
+
+The published windows are the code's because of its latencies: input of step t reaches layer 1
+in step t + 1, so the code counts from t = 2 and shifts phase 2 by the same amount.
+
+Phase-2 restart (``restart_phase2``, revised profile, *ours*): at the first step of phase 2
+(``feedback_onset``) every soma restarts from rest — v and the buffered input are cleared — so
+phase 2 replays phase 1's start-up and n2 − n1 measures the error alone. In our windows a
+continuous membrane gives every active neuron n2 − n1 ≈ +1 from the start-up alone; on MNIST that
+bias drove W1 up (std 0.06 → 0.47 in two epochs) until the hidden layer fired on 90 % of the
+steps and accuracy fell. In the code's windows the start-up gain is smaller (measured by an
+independent comparison: about +0.3 spikes for hidden units, +0.6 for output units), which is
+why the code can do without the restart.
 
 Brian2 order inside a step: synaptic input and error input arrive in the ``synapses`` slot of step
 t and are buffered (``I_basal``, ``E_in``) until the ``groups`` slot of step t+1, so that the
 spike reset (``resets``) and the error-unit reset (``after_resets``) of step t cannot erase them;
-the error injection ``v ± κθ`` runs ``after_resets``, after the spike reset, exactly like the
-code's U[t+1] = U[t] (after reset) + W s[t] + κθσ[t].
+the error injection runs ``after_resets``: in the revised profile in the on-event code of the
+error spike itself, in the published one from ``sigma`` in the next step (a ``run_regularly``
+ordered before that step's error events). The update pathway ``learn`` also runs
+``after_resets``, so that a spike in the last step is counted first.
 
 Thresholds (the code's ``init = 0``, ``norm = 0``), for sizes (n_0, h_0 ... h_{L-1}, n_O) with L
 hidden layers (0-based hidden index i):
@@ -57,11 +84,10 @@ quantity              formula
 θ of hidden 0         (√(3 n_0) / 2) · h_thr / (L + 1)
 θ of hidden i+1       (√(3 h_i) / 2) · h_thr / (L - i)
 θ of the output       (√(3 h_{L-1}) / 2) · o_thr
-ϑ of hidden i         n_above · (√(3 / h_i) / 2) · e_thr / (i + 2),  n_above = h_{i+1},
-                      or n_O for the last hidden layer
+ϑ of hidden i         by the feedback mode, :func:`error_thresholds`
 ====================  =============================================================
 
-e.g. 784-100-10: θ¹ = 6.062, θ^O = 0.866, ϑ¹ = 0.2165.
+e.g. 784-100-10: θ¹ = 6.062, θ^O = 0.866, ϑ¹ = 0.2165 (symmetric) or 0.6847 (fa, dfa).
 
 Parameters (:class:`IntegrateAndFireParameters`):
 
@@ -75,9 +101,10 @@ output_epsilon       ε       3        output error threshold (code: ``epsilon``
 output_target_rate   ρ       1        the labelled unit's target rate in spikes/step (code: 1,
                                       it counts silent steps; < 1 is *ours*, see below)
 error_scale          κ       1        thresholds injected per error spike (code: ``scale``)
-error_reset          -       subtract after an error spike: ``subtract`` removes ϑ and keeps
-                                      the residual (code: ``rel = 1``; *our default*), ``zero``
-                                      sets E to 0 (code: ``rel = 0``, every public script)
+error_reset          -       profile  after an error spike: ``subtract`` removes ϑ and keeps
+                                      the residual (code: ``rel = 1``; the revised profile's),
+                                      ``zero`` sets E to 0 (code: ``rel = 0``, every public
+                                      script; the published profile's)
 forward_reset        -       zero     after a forward spike: ``zero`` sets v to 0 (the code);
                                       ``subtract`` removes θ and keeps the residual (*ours*)
 ===================  ======  =======  ===========================================================
@@ -87,9 +114,9 @@ Why ``subtract`` matters for hidden layers: an output error spike moves a hidden
 error spike whenever |F_jk| ≥ ϑ, whatever |F_jk| is: the propagated error saturates like
 sign(F) once the weights outgrow ϑ (trained |W2| ≈ 0.3 vs ϑ = 0.22 on 784-100-10). Subtracting
 keeps the count ≈ Σ F σ / ϑ, proportional to the backprop error. The output error units step by
-±1 with an integer ε, so both resets act the same there. Measured (784-100-10, first 10 000
-MNIST images, 4 epochs, η 4e-3, first 2000 test images): 91.45 % with ``subtract``, 90.45 % with
-``zero``; hence the default departs from the public scripts (``--error-reset zero`` restores them).
+±1 with an integer ε, so both resets act the same there. Measured (revised profile, symmetric,
+784-100-10, first 10 000 MNIST images, 4 epochs, η 4e-3, first 2000 test images): 91.45 % with
+``subtract``, 90.45 % with ``zero``; hence the revised profile departs from the public scripts.
 
 Why ``forward_reset`` exists: reset to zero throws away v - θ at every spike, so a neuron driven
 by a constant input I per step fires at 1/⌈θ/I⌉, a staircase (I = 0.55 θ and 0.95 θ both give

@@ -1,88 +1,149 @@
 """EMSTDP: a two-phase, error-modulated STDP-like rule that approximates backprop with spikes.
 
 Source: Shrestha, Fang, Wu, Qiu, "Approximating Back-propagation for a Biologically Plausible Local
-Learning Rule in Spiking Neural Networks", ICONS 2019, as implemented in the public numpy code
-(``zmeidd/loihi_2_EMSTDP:EMSTDP_algo_new.py``; ../shared/ALGORITHMS.md §3). Neurons and error
-units: :mod:`plausigrad.models.integrate_and_fire`. Per TRAIN slot (one sample):
+Learning Rule in Spiking Neural Networks", ICONS 2019, as the authors' public numpy code computes
+it: zmeidd/EMSTDP, ``EMSTDP_python/EMSTDP_algo.py`` (``Network``) and the MNIST script
+``EMSTDP_python/EMSTDP_main.py`` (../shared/ALGORITHMS.md §3). Neurons, error units and windows:
+:mod:`plausigrad.models.integrate_and_fire`; our numpy port of the code:
+:mod:`plausigrad.analysis.references.emstdp_code`. Per TRAIN slot (one sample):
 
-1. phase 1 = the forward window (T_1 = ``forward_steps``): the input streams, non-leaky IF
-   neurons integrate and fire; every neuron counts its spikes n1;
-2. phase 2 = the feedback window: the same input keeps streaming (flag ``in_feedback``); the
-   output error neurons integrate the loss signal and emit signed error spikes, which travel to
-   the hidden error units (``feedback``: ``symmetric`` through the forward weights themselves,
-   ``fa`` through fixed random B^l from the layer above, ``dfa`` through fixed random B^l
-   straight from the output); every error spike injects ±one threshold into its own soma, so the
-   phase-2 counts n2 differ from n1 by about the error;
+1. phase 1: the input streams, non-leaky IF neurons integrate and fire; every neuron counts its
+   spikes n1 in the phase-1 window;
+2. phase 2: the same input keeps streaming; the output error neurons integrate the loss signal
+   and emit signed error spikes, which travel to the hidden error units (``feedback``:
+   ``symmetric`` through the forward weights themselves, ``fa`` through fixed random B^l from the
+   layer above, ``dfa`` through fixed random B^l straight from the output); every error spike
+   injects ±one threshold into its own soma, so the phase-2 counts n2 differ from n1 by about
+   the error;
 3. last step of the slot: every synapse with an active presynaptic neuron (n1_pre > 0)
    accumulates its contrastive term, and at the mini-batch boundary every synapse applies the
-   mean with an RMSprop-style normalisation and clipping (all statements local to the synapse)::
+   mean with an RMSprop-style normalisation and clipping (all statements local to the synapse)
+   [CODE: ``Train``, ``tpp``, ``lm_h``/``lm_o``]::
 
        g_ji = (1/B) Σ_b n1_i^pre · (n2_j^post − n1_j^post) / T_1
        m_ji ← ρ m_ji + (1 − ρ) g_ji²                       (m starts at 1)
        W_ji ← clip(W_ji + η g_ji / √(m_ji + ε_m), −w_max, +w_max)
 
-   B is the number of samples actually accumulated (``pending``), so a final partial batch is
-   averaged correctly. The normaliser m is learned state (``rms1``, ``rms2``, ...), carried across
-   epochs and checkpointed like the weights.
+   T_1 is the length of the n1 window (the code's ``twin``); B is the number of samples actually
+   accumulated (``pending``), so a final partial batch is averaged correctly. The normaliser m is
+   learned state (``rms1``, ``rms2``, ...), carried across epochs and checkpointed like the
+   weights. The code updates the weights of a batch at once after running its samples side by
+   side with the same weights; accumulating sample by sample with the weights held fixed until
+   the batch boundary is the same computation.
 
 In the output layer n2 − n1 ≈ κ · (net error spikes) ∝ (ρy − r): the delta rule of the MSE on
 rates with a one-hot target at ρ spikes/step (ρ = 1 in the code; ``--target-rate``, see
-models/integrate_and_fire.py); in hidden layers the injected error approximates
-the backprop error (with B in place of Wᵀ for fa/dfa); see ALGORITHMS.md §3.5.
+models/integrate_and_fire.py); in hidden layers the injected error approximates the backprop
+error (with B in place of Wᵀ for fa/dfa); see ALGORITHMS.md §3.5.
 
-Window lengths: the code uses T = 100 steps, phase 1 = steps 1..49 and phase 2 = 50..98 plus the
-update at step 99. Here ``Windows(49, 50)``: 49 counted steps per phase plus the update step
-(``error_step`` excludes the last step, so n2 covers 49 steps like n1). The engine's EVAL slots
-are forward-only: prediction = argmax of the output's phase-1 counts (the code's ``Test()``
-counts over the full window).
-Longer windows train better, through finer spike counts: full MNIST, symmetric, η 4e-3 decayed
-×0.5 per epoch, best test accuracy 95.31 / 95.93 / 96.12 % with 49 / 99 / 199 steps per phase
-(``--forward-steps F --feedback-steps F+1``, at 1× / 2× / 4× the time; docs/results/emstdp-window-length.md).
+Profiles (``profile``)
+----------------------
+``published`` (the default) computes what ``EMSTDP_algo.py`` computes with the MNIST script's
+options (``rel = 0``, ``delt = 5``, ``dr = 1``, ``init = 0``, ``norm = 0``, ``evt = 0``, no bias,
+no dropout), spike for spike: tests/test_emstdp_published.py runs Brian2 and our numpy port of
+the code on the same input spikes and requires every spike, every error spike and every weight
+and normaliser after each mini-batch to agree, for one and two hidden layers and all three
+feedback modes. Windows ``(F, F)``: the code's T = 2F steps, twin = F − 1 (the script's T = 100:
+``Windows(50, 50)``, the default); unequal windows are refused, since the code then updates at
+several steps of a sample. ``revised`` keeps the departures we measured and chose (below); its
+windows are ``(49, 50)``: 49 counted steps per phase plus the update step. The revised profile is
+bit-identical to EMSTDP before profiles existed (the golden runs, tests/test_golden.py), except
+for the fa/dfa error thresholds, which were a bug (below). Every results page measured before
+the profiles existed is a revised-profile result.
+
+Departures of the ``revised`` profile from the code (each also selectable on its own, except
+the windows):
+
+=========================  =====================================  ==============================
+what (revised vs code)     why                                    measured effect
+=========================  =====================================  ==============================
+hidden error reset         zero throws away E − ϑ, so the         +1.0 point: 91.45 vs 90.45 %
+``subtract`` (rel = 1),    propagated error saturates like        (784-100-10, first 10 000
+code: ``zero`` (rel = 0)   sign(F) once weights outgrow ϑ         images, 4 epochs, 2000 test)
+phase-2 restart from rest  in our windows the start-up adds        without it W1's std grew 0.06
+(code: continuous)         n2 − n1 ≈ +1 to every active neuron    → 0.47 in 2 epochs, accuracy
+                                                                  fell (models/integrate_and_
+                                                                  fire.py)
+windows 49 + 50, counts    counting from step 0 with the update   together with the rest: see
+0..48 / 49..97, errors     step outside both phases               docs/results/emstdp-profiles.md
+act in the step they are   (code: counts 2..50 / 51..99, error
+emitted, EVAL counts the   injected one step later, Test()
+forward window             counts all 100 steps)
+independent input draws    a rate code with independent pixels    not measured separately
+(code: one number per      (the code's draw makes brighter
+step for all pixels)       pixels' spikes supersets of dimmer
+                           ones')
+derivative gate on for     ungated DFA with the subtract reset    17.95 % ungated vs 89.60 %
+dfa (code: off for dfa)    collapses: silent hidden neurons get   gated (first 10 000 images,
+                           every positive error                   2 epochs)
+=========================  =====================================  ==============================
+
+Common to both profiles, and departing from the script: η = 4e-3 decayed ×0.7 per epoch for
+5 epochs (the script: η ≈ 1e-4 for 1000 passes over 10 000 images, ``lr = 1/(2·(5000 + ep/300))``,
+which our 5 epochs cannot afford; sweep below), the training-set order shuffled per epoch (the
+script: fixed), the weight initialisation drawn from our seeded generator (same distributions).
+
+The fa/dfa bug (fixed in both profiles): the hidden error thresholds ϑ did not follow the
+feedback mode; the code's are √n_O larger for ``dfa = 1, 2`` than for symmetric feedback (0.6847
+vs 0.2165 for 784-100-10), so hidden error spikes came about 3.2× too often. Re-measured after the
+fix: docs/results/emstdp-profiles.md.
+
+Longer windows train better, through finer spike counts (revised profile): full MNIST, symmetric,
+η 4e-3 decayed ×0.5 per epoch, best test accuracy 95.31 / 95.93 / 96.12 % with 49 / 99 / 199
+steps per phase (``--forward-steps F --feedback-steps F+1``, at 1× / 2× / 4× the time;
+docs/results/emstdp-window-length.md).
 
 Parameters (:class:`EMSTDPParameters`). [CODE]: the MNIST script's value; † our choice for the
-shorter 5-epoch training (the script runs 1000 passes over 10 000 images at η ≈ 1e-4):
+shorter 5-epoch training:
 
 =====================  ======  =========  ======================================================
 parameter              symbol  default    meaning
 =====================  ======  =========  ======================================================
+profile                -       published  ``published`` (the code) or ``revised`` (ours)
 learning_rate          η       0.004 †    step size (per weight layer, a tuple, or one value)
 batch_size             B       10         samples per update [CODE]
 feedback               -       symmetric  ``symmetric`` (dfa=0), ``fa`` (dfa=1), ``dfa`` (dfa=2)
-derivative_gate        -       None †     gate hidden error spikes by 1{n1 > 0}; None = on,
-                                          except dfa with the ``zero`` reset (the code: off
-                                          for dfa; see below)
+derivative_gate        -       None       gate hidden error spikes by activity in the gate
+                                          window; None: published on except dfa [CODE: dr = 1,
+                                          skipped for dfa = 2]; revised on, except dfa with the
+                                          ``zero`` reset †
 input_rate             r_in    1.0        spike probability per step of a white pixel (fr)
+input_draw             -       profile    ``shared`` (one number per step for all pixels,
+                                          [CODE: randy]) or ``independent`` (revised) †
 rms_decay              ρ       0.9        RMS normaliser decay [CODE]
 rms_epsilon            ε_m     1e-8       [CODE]
 weight_limit           w_max   1.0        weight clipping bound (clp, lim) [CODE]
 feedback_init_scale    -       1.0        B ~ U(−s/√n, s/√n), n = size of the error-sending
                                           layer [CODE: s = 1]
 init_scale             -       1.0        W^l ~ N(0, (s·√(3/fan_in))²) [CODE: s = 1]
-restart_phase2         -       True †     somata restart from rest at the start of phase 2, so
-                                          n2 − n1 carries no start-up bias (the code: False;
-                                          see :mod:`plausigrad.models.integrate_and_fire`)
-neuron                 -       -          :class:`IntegrateAndFireParameters` (thresholds, ε, κ)
+restart_phase2         -       profile    somata restart from rest at the start of phase 2
+                                          (published: off [CODE]; revised: on †)
+neuron                 -       -          :class:`IntegrateAndFireParameters` (thresholds, ε, κ,
+                                          resets; ``error_reset`` by profile)
 =====================  ======  =========  ======================================================
 
 η: with the RMS normaliser every synapse moves by about η per mini-batch whatever its gradient's
-scale, so η sets the noise floor directly. Swept on the first 10 000 MNIST images (4 epochs,
-constant η, first 2000 test images): 5e-5 80.9 %, 1e-4 84.3, 2e-4 86.8, 5e-4 88.3, 1e-3 89.2,
-2e-3 90.6, 4e-3 90.5, 8e-3 90.3 (error reset ``zero``); with ``subtract`` 2e-3 91.2, 4e-3 91.5.
-Full-MNIST runs use 4e-3 with the trainer's decay of 0.7 per epoch.
+scale, so η sets the noise floor directly. Swept on the first 10 000 MNIST images (revised
+timing, 4 epochs, constant η, first 2000 test images): 5e-5 80.9 %, 1e-4 84.3, 2e-4 86.8, 5e-4
+88.3, 1e-3 89.2, 2e-3 90.6, 4e-3 90.5, 8e-3 90.3 (error reset ``zero``); with ``subtract`` 2e-3
+91.2, 4e-3 91.5. Full-MNIST runs use 4e-3 with the trainer's decay of 0.7 per epoch.
 
 Derivative gate and DFA: the code never gates DFA's hidden errors, and every public script
-resets error units to zero. With our default ``subtract`` reset ungated DFA collapses (784-100-10,
-first 10 000 images, 2 epochs, η 4e-3, first 2000 test images: 17.95 % ungated, 89.60 % gated,
-89.05 % ungated with ``zero``; full MNIST ungated+subtract: 23 % after 5 epochs), because a hidden
-neuron silent in phase 1 still receives every positive error, fires in phase 2 and only ever
-grows its weights. So auto turns the gate on for DFA unless ``--error-reset zero`` restores the
-scripts' combination; ``--derivative-gate on|off`` overrides either way.
-With the gate on and one hidden layer, dfa and fa are the same network (the only hidden layer
-hears the output errors through the same seeded B): their 5-epoch full-MNIST runs are
-bit-identical. They differ in deeper networks, where dfa feeds every hidden layer from the output.
+resets error units to zero. With the revised ``subtract`` reset ungated DFA collapses
+(784-100-10, first 10 000 images, 2 epochs, η 4e-3, first 2000 test images: 17.95 % ungated,
+89.60 % gated, 89.05 % ungated with ``zero``; full MNIST ungated+subtract: 23 % after 5 epochs),
+because a hidden neuron silent in phase 1 still receives every positive error, fires in phase 2
+and only ever grows its weights. So the revised auto turns the gate on for DFA unless
+``--error-reset zero`` restores the scripts' combination; ``--derivative-gate on|off`` overrides
+either way. With the gate in the same state and one hidden layer, dfa and fa are the same
+network (the only hidden layer hears the output errors through the same seeded B, and both now
+use the same ϑ); they differ in deeper networks, where dfa feeds every hidden layer from the
+output.
 
 Not implemented (off in every public script): the bias term β, dropout, the ``evt`` binary
-presynaptic variant and the other loss options.
+presynaptic variant, the other loss options (``delt`` ≠ 5) and the code's ``rel = 1`` output
+error unit (threshold 1, no reset: with ``error_reset = "subtract"`` our output unit keeps ε and
+subtracts it).
 """
 
 from dataclasses import dataclass, replace
