@@ -11,7 +11,10 @@ target's silent steps and the others' spikes). Its quantities for
 
       v^l[t] = v^l[t-1] + W^l s^{l-1}[t-1]   (t ≥ 1; v = 0 at t = 0),   s^l[t] = 1{v^l[t] ≥ θ^l}
 
-  a^l = n1^l / T_1 (phase-1 counts, which the update also uses);
+  a^l = n1^l / T_1 (phase-1 counts, which the update also uses; the reference counts the
+  recorded forward window, steps 0..F−1, which is the revised profile's n1 window; the published
+  profile counts steps 2..F, so there the reference rates include the two start-up steps and
+  drop the last one, an approximation of the rate network either way);
 * derivative: hidden layers 1{n1 > 0} — the rule's own derivative gate, the ReLU derivative of
   the rate network estimated from phase-1 activity (used for every setting, also where the rule
   itself does not gate, e.g. dfa with the zero error reset: R1 is the true rate-network

@@ -240,17 +240,20 @@ class Simulator:
                            rows=timeline.rows[:-1].astype(int), run_seconds=elapsed, **fields)
 
 
-def slot_metrics(record, labels, forward_steps, loss):
-    """Loss (the rule's ``loss.metric`` of the forward-window counts) and accuracy (argmax of
-    the counts) of the TRAIN and EVAL slots of a run."""
+def slot_metrics(record, labels, count_steps, loss):
+    """Loss (the rule's ``loss.metric`` of the output counts) and accuracy (argmax of the counts)
+    of the TRAIN and EVAL slots of a run. ``count_steps``: the steps the counts cover, one number
+    or ``(train, eval)`` (:meth:`~plausigrad.rules.base.LearningRule.count_steps`)."""
+    if not isinstance(count_steps, (tuple, list)):
+        count_steps = (count_steps, count_steps)
     metrics = {}
-    for kind, prefix in ((TRAIN, "train"), (EVAL, "test")):
+    for kind, prefix, steps in ((TRAIN, "train", count_steps[0]), (EVAL, "test", count_steps[1])):
         slots = record.kinds == kind
         if not slots.any():
             continue
         counts = record.output_counts[slots]
         y = labels[record.rows[slots]].astype(int)
-        metrics[f"{prefix}_loss"] = loss.metric(counts, y, forward_steps)
+        metrics[f"{prefix}_loss"] = loss.metric(counts, y, steps)
         metrics[f"{prefix}_accuracy"] = float(np.mean(np.argmax(counts, axis=1) == y))
         metrics[f"{prefix}_samples"] = int(slots.sum())
     metrics["sleep_slots"] = int(np.sum(record.kinds == SLEEP))

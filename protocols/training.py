@@ -222,7 +222,7 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
                                rule.learning_rate_values(len(sizes) - 1, lr_factor))
         state = record.state
         entry = {"epoch": epoch + 1,
-                 **slot_metrics(record, labels, config.forward_steps, rule.loss),
+                 **slot_metrics(record, labels, rule.count_steps(config.windows()), rule.loss),
                  "learning_rate_factor": lr_factor,
                  "run_seconds": round(record.run_seconds, 3),
                  "epoch_seconds": round(time.perf_counter() - started, 3),
@@ -292,7 +292,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],
-              **slot_metrics(record, labels, config.forward_steps, rule.loss),
+              **slot_metrics(record, labels, rule.count_steps(config.windows()), rule.loss),
               "samples_per_second": round(dataset.num_test / record.run_seconds, 1)}
     log(f"test accuracy {result['test_accuracy']:.4f} on {result['test_samples']} samples")
     return result

@@ -147,8 +147,8 @@ class LearningRule:
     Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
     :attr:`loss` (a :mod:`plausigrad.rules.losses` object), :meth:`state_layout`,
     :meth:`feedback_name`, :meth:`feedback_sender`, :meth:`feedback_pairs`,
-    :meth:`initial_state`, :meth:`check_windows`, :meth:`sleep_defaults`, :meth:`build`,
-    :meth:`describe`, :meth:`learning_rate_values`. An instance may replace
+    :meth:`initial_state`, :meth:`check_windows`, :meth:`count_steps`, :meth:`sleep_defaults`,
+    :meth:`build`, :meth:`describe`, :meth:`learning_rate_values`. An instance may replace
     ``default_windows`` with its own (a rule whose profiles use different windows).
 
     Network hooks, called by :func:`plausigrad.rules.builder.build_network` (``build``):
@@ -218,6 +218,11 @@ class LearningRule:
         """(samples between sleep blocks, slots per block) when the user gives none, for a
         network of ``n_hidden`` hidden layers (only read for rules that sleep)."""
         return 1000, 20
+
+    def count_steps(self, windows):
+        """(train, eval): how many steps the output counts of a TRAIN and of an EVAL slot cover
+        (default: the forward window, both)."""
+        return windows.forward_steps, windows.forward_steps
 
     def check_windows(self, windows):
         """Raise ConfigurationError if the rule cannot run with ``windows``

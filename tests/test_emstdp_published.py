@@ -165,6 +165,9 @@ def test_profiles_set_their_defaults_and_user_values_win():
         "subtract", True, "independent")
     assert EMSTDP(published).default_windows == (50, 50)
     assert EMSTDP(revised).default_windows == (49, 50)
+    # the steps the output counts cover (the logged losses are rates over them)
+    assert EMSTDP(published).count_steps(Windows(50, 50)) == (49, 100)
+    assert EMSTDP(revised).count_steps(Windows(49, 50)) == (49, 49)
     assert EMSTDPParameters(feedback="dfa").gated is False          # the code: no dr for dfa
     assert EMSTDPParameters(feedback="fa").gated is True
     mixed = EMSTDPParameters(neuron={"error_reset": "subtract"}, restart_phase2=True)
