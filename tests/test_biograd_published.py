@@ -152,3 +152,193 @@ def test_published_sleep_defaults_follow_the_lab_schedule():
     assert (config.sleep_every, config.sleep_slots) == (256, 4)
     config = RunConfig(rule="biograd", hidden=(500, 100))
     assert (config.sleep_every, config.sleep_slots) == (1000, 20)
+
+
+# -- a whole run: mini-batches, sleep blocks between them, evaluation ------------------------
+#
+# Timeline (batch 2, sleep every 2 samples, (L − 1)·2 = 4 sleep slots, 2 evaluation samples):
+#   slots 0, 1 TRAIN | 2..5 SLEEP | 6, 7 TRAIN | 8..11 SLEEP | 12, 13 EVAL
+# Batch 1 is applied at the start of slot 2 (batch_start), batch 2 at slot 8; the B of a block
+# at the start of the next non-SLEEP slot (6, 12). Sleep slot s drives layer 1 + s mod 2.
+
+from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN  # noqa: E402
+from plausigrad.protocols.recorders import Snapshots  # noqa: E402
+
+BATCH = 2
+RUN_BLOCKS = (((0, 1), (2, 3, 4, 5)), ((6, 7), (8, 9, 10, 11)))
+RUN_EVAL = (12, 13)
+
+
+def _batched_run(device):
+    rng = np.random.default_rng(11)
+    params = BioGradParameters(profile="published", batch_size=BATCH, learning_rate=(0.3,),
+                               bias_learning_rate=0.3, sleep_learning_rate=0.01,
+                               soft_error_step=SOFT, sleep_steps=S)
+    rule = BioGrad(params)
+    assert rule.sleep_defaults(len(SIZES) - 2) == (BATCH, 4)
+    state = rule.initial_state(SIZES, rng)
+    for l in (1, 2, 3):
+        state[f"W{l}"] = state[f"W{l}"] * 3.0 + 0.15
+    images = rng.uniform(0.2, 0.9, (6, SIZES[0]))
+    labels = np.array([1, 2, 0, 1, 2, 0])
+    probes = {f"layer{l}": (("v", "trace_bias", "trace_db", "dend", "noise_trace"),
+                            tuple(range(SIZES[l]))) for l in (1, 2, 3)}
+    probes.update({f"W{l}": (("trace_in", "trace_dw"), tuple(range(SIZES[l] * SIZES[l - 1])))
+                   for l in (1, 2, 3)})
+    every, slots = rule.sleep_defaults(len(SIZES) - 2)
+    sim = Simulator(rule, SIZES, WINDOWS, SleepSchedule(every_samples=every, slots=slots),
+                    images, labels, 4, 2, device=device, recorders=[Probes(probes), Snapshots(1)])
+    record = sim.run({k: v.copy() for k, v in state.items()}, np.arange(4), 3,
+                     rule.learning_rate_values(3))
+    expected = [TRAIN] * 2 + [SLEEP] * 4 + [TRAIN] * 2 + [SLEEP] * 4 + [EVAL] * 2
+    np.testing.assert_array_equal(record.kinds, expected)
+    return rule, state, labels, record
+
+
+@pytest.fixture(scope="module")
+def batched():
+    return _batched_run(Device("runtime", runtime_target="cython"))
+
+
+def _snapshot(record, slot):
+    found = [s for k, s in record.snapshots if k == slot]
+    assert found, f"no snapshot of slot {slot}"
+    return found[0]
+
+
+def _replay(rule, state, labels, record):
+    """The lab port over the run's timeline, on the run's own input and sleep-noise spikes.
+    Yields (category, what, brian, lab) to compare: category ``window``, ``update`` (W, b, B,
+    sleep) or ``evaluation``; ``what`` names the quantity."""
+    config = _config(rule)
+    weights = _weights(state)
+    weights = {k: [a.copy() for a in v] for k, v in weights.items()}
+    for block, (train, sleep) in enumerate(RUN_BLOCKS):
+        # -- the mini-batch: one lab window over the batch axis, same weights ---------------
+        x = np.stack([_spike_array(record, "input", SIZES[0], s * SLOT, T) for s in train], 1)
+        y = np.eye(3)[labels[record.rows[list(train)]]]
+        rec = []
+        final = lab.window(_config(rule), weights, x, y,
+                           observe=lambda t, st, o: rec.append((st, o)))
+        for b, slot in enumerate(train):
+            start = slot * SLOT
+            yield "window", f"input spikes of slot {slot}", x[:, b].sum(), None
+            for l in (1, 2, 3):
+                lab_spikes = np.array([o["s"][l - 1][b] for _, o in rec])
+                yield "window", f"activity of layer {l}, slot {slot}", lab_spikes.sum(), None
+                yield ("window", f"spikes of layer {l}, slot {slot}",
+                       _spike_array(record, f"layer{l}", SIZES[l], start + l, T), lab_spikes)
+                probe = record.probes[f"layer{l}"]
+                yield ("window", f"v of layer {l}, slot {slot}", probe["v"][:, start + l:start + l + T].T,
+                       np.array([o["v"][l - 1][b] for _, o in rec]))
+                window = slice(start + l + 1, start + l + 1 + T)
+                for name in ("trace_bias", "trace_db"):
+                    yield ("window", f"{name} of layer {l}, slot {slot}", probe[name][:, window].T,
+                           np.array([getattr(st, name)[l - 1][b] for st, _ in rec]))
+                syn = record.probes[f"W{l}"]
+                n_pre, n_post = SIZES[l - 1], SIZES[l]
+                for name, lab_name in (("trace_in", "trace_pre"), ("trace_dw", "trace_dw")):
+                    brian = syn[name][:, window].T.reshape(T, n_pre, n_post).transpose(0, 2, 1)
+                    yield ("window", f"{name} of W{l}, slot {slot}", brian,
+                           np.array([getattr(st, lab_name)[l - 1][b] for st, _ in rec]))
+                yield ("window", f"dendrite of layer {l}, slot {slot}", probe["dend"][:, start + SLOT - 1],
+                       final.dendrite[l - 1][b])
+        new = lab.update(config, weights, final)
+        before = _snapshot(record, sleep[0])  # the batch is applied in this slot
+        after = _snapshot(record, sleep[0] + 1)
+        for l in (1, 2, 3):
+            yield "update", f"W{l} before batch {block}", before[f"W{l}"], weights["W"][l - 1]
+            yield "update", f"change of W{l} by batch {block}", np.abs(new["W"][l - 1]
+                                                              - weights["W"][l - 1]).max(), None
+            yield "update", f"W{l} after batch {block}", after[f"W{l}"], new["W"][l - 1]
+            yield "update", f"b{l} after batch {block}", after[f"b{l}"], new["b"][l - 1]
+        weights = {"W": new["W"], "b": new["b"], "B": weights["B"]}
+        # -- the sleep block: per driven layer, one lab sleep batch of its slots ------------
+        new_B = list(weights["B"])
+        for m in (1, 2):
+            slots = [s for s in sleep if 1 + s % 2 == m]
+            assert len(slots) == BATCH
+            trace = record.probes[f"layer{m}"]["noise_trace"]
+            diff = np.stack([(trace[:, s * SLOT + 2:s * SLOT + 2 + S]
+                              - trace[:, s * SLOT + 1:s * SLOT + 1 + S]).T for s in slots], 1)
+            yield "update", f"sleep noise of layer {m}, block {block}", np.abs(diff).sum(), None
+            rec = []
+            slept = lab.sleep_layer(config, weights, m, np.maximum(diff, 0),
+                                    np.maximum(-diff, 0), observe=lambda t, st, o: rec.append(o))
+            for b, slot in enumerate(slots):
+                for k, l in enumerate(range(m + 1, 4)):
+                    yield ("update", f"sleep spikes of layer {l}, slot {slot}",
+                           _spike_array(record, f"layer{l}", SIZES[l], slot * SLOT + 1 + l - m, S),
+                           np.array([o["s"][k][b] for o in rec]))
+            yield "update", f"sleep output of layer {m}, block {block}", slept.output_trace.sum(), None
+            new_B[m - 1] = lab.sleep_update(config, weights["B"][m - 1], slept.noise_trace,
+                                            slept.output_trace)
+            yield ("update", f"change of B{m} in block {block}",
+                   np.abs(new_B[m - 1] - weights["B"][m - 1]).max(), None)
+        applied = sleep[-1] + 1  # the next non-SLEEP slot applies the block's B
+        later = (_snapshot(record, applied + 1) if applied + 1 < RUN_EVAL[0] else record.state)
+        for m in (1, 2):
+            yield ("update", f"B{m} during block {block}", _snapshot(record, applied - 1)[f"B{m}"],
+                   weights["B"][m - 1])
+            yield "update", f"B{m} after block {block}", later[f"B{m}"], new_B[m - 1]
+        for l in (1, 2, 3):  # sleep leaves W and b alone
+            yield "update", f"W{l} after sleep block {block}", later[f"W{l}"], weights["W"][l - 1]
+            yield "update", f"b{l} after sleep block {block}", later[f"b{l}"], weights["b"][l - 1]
+        weights["B"] = new_B
+    # -- evaluation: the lab's test pass with the final weights ------------------------------
+    x = np.stack([_spike_array(record, "input", SIZES[0], s * SLOT, T) for s in RUN_EVAL], 1)
+    rec = []
+    counts = lab.evaluate(config, weights, x, observe=lambda t, s: rec.append(s))
+    for b, slot in enumerate(RUN_EVAL):
+        for l in (1, 2, 3):
+            yield ("evaluation", f"evaluation spikes of layer {l}, slot {slot}",
+                   _spike_array(record, f"layer{l}", SIZES[l], slot * SLOT + l, T),
+                   np.array([s[l - 1][b] for s in rec]))
+    yield "evaluation", "evaluation output spikes", counts.sum(), None
+    yield "evaluation", "evaluation counts", record.output_counts[list(RUN_EVAL)], counts
+    yield ("evaluation", "evaluation predictions", np.argmax(record.output_counts[list(RUN_EVAL)], axis=1),
+           np.argmax(counts, axis=1))
+    for name in ("W1", "W2", "W3", "b1", "b2", "b3", "B1", "B2"):
+        kind, l = name[0], int(name[1])
+        yield "evaluation", f"final {name}", record.state[name], weights[kind][l - 1]
+
+
+def _assert_replay(run, select=None):
+    """Compare every pair of :func:`_replay` (``select``: only this category); a pair with lab
+    None is an activity check: the quantity must be non-zero."""
+    checked = 0
+    for category, what, brian, expected in _replay(*run):
+        if select is not None and category != select:
+            continue
+        if expected is None:
+            assert brian > 0, f"{what} must be non-zero for the test to mean something"
+        else:
+            np.testing.assert_allclose(np.asarray(brian, dtype=float), expected, atol=ATOL,
+                                       rtol=0, err_msg=what)
+        checked += 1
+    assert checked > 0
+    return checked
+
+
+def test_batched_run_training_windows_agree(batched):
+    """Every spike, potential, trace and dendrite of the 4 training slots (2 mini-batches; the
+    second sample of a batch starts from zero traces, so the per-slot reset is exercised)."""
+    _assert_replay(batched, select="window")
+
+
+def test_batched_run_updates_and_sleep_agree(batched):
+    """W and b after every mini-batch (mean of the per-slot gradients, applied at the batch
+    start), B after every sleep block (2 sleep samples per hidden layer), W/b unchanged by
+    sleep."""
+    _assert_replay(batched, select="update")
+
+
+def test_batched_run_evaluation_agrees(batched):
+    """Spikes, output counts and predictions of the evaluation slots, and the final state."""
+    _assert_replay(batched, select="evaluation")
+
+
+@pytest.mark.slow
+def test_batched_run_agrees_on_cpp_standalone(tmp_path):
+    """The same run and comparison on C++ standalone (a full build, ~40 s)."""
+    _assert_replay(_batched_run(Device("cpp", build_directory=str(tmp_path))))

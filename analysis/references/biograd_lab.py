@@ -81,9 +81,10 @@ model evaluates (PyTorch's ``softmax`` in float32 differs by rounding only).
 Public API
 ----------
 ``Config``, ``State``, ``initial_state``, ``step`` (pure), ``window`` (loop over ``step``),
-``update`` (pure, new weights), ``SleepState``, ``sleep_initial_state``, ``sleep_step`` (pure),
-``sleep_layer``, ``sleep_update`` (pure, new B), ``sleep_noise``, ``init_weights``,
-``feedback_from_weights``, ``softmax``, ``pseudo_derivative``.
+``update`` (pure, new weights), ``evaluate`` (the test pass: output counts), ``SleepState``,
+``sleep_initial_state``, ``sleep_step`` (pure), ``sleep_layer``, ``sleep_update`` (pure, new B),
+``sleep_noise``, ``init_weights``, ``feedback_from_weights``, ``softmax``,
+``pseudo_derivative``.
 """
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ import numpy as np
 
 from plausigrad.models.lif_neuron import LIFNeuronParameters
 
-__all__ = ["Config", "State", "initial_state", "step", "window", "update", "SleepState",
+__all__ = ["Config", "State", "initial_state", "step", "window", "update", "evaluate",
+           "SleepState",
            "sleep_initial_state", "sleep_step", "sleep_layer", "sleep_update", "sleep_noise",
            "init_weights", "feedback_from_weights", "with_feedback", "softmax",
            "pseudo_derivative"]
@@ -247,6 +249,27 @@ def update(config, weights, state, *, learning_rate=None, bias_learning_rate=Non
         new["W"].append(weights["W"][l] - eta[l] * dW)
         new["b"].append(weights["b"][l] - eta_b[l] * db)
     return new
+
+
+def evaluate(config, weights, spikes, *, observe=None):
+    """The test pass [CODE: ``BioGradNetworkWithSleep.test``; ``test_forward_step`` of both
+    cells]: the same LIF from rest, no traces, no error; ``spikes`` (T, batch, n_0). Returns the
+    output spike counts (batch, n_L); the lab predicts ``argmax`` of them.
+    ``observe(t, spikes)`` gets the tuple of the layers' spikes after every step."""
+    spikes = np.asarray(spikes, dtype=float)
+    W, b = weights["W"], weights["b"]
+    v = [np.zeros((spikes.shape[1], w.shape[0])) for w in W]
+    s = [np.zeros_like(x) for x in v]
+    count = np.zeros_like(v[-1])
+    for t in range(spikes.shape[0]):
+        x = spikes[t]
+        for l in range(len(W)):
+            v[l], s[l] = _lif(config.neuron, v[l], s[l], x @ W[l].T + b[l])
+            x = s[l]
+        count = count + x
+        if observe is not None:
+            observe(t, tuple(s))
+    return count
 
 
 # -- sleep ----------------------------------------------------------------------------------
