@@ -75,7 +75,8 @@ oja_power            2           P of the Oja decay [CODE: sleep_oja_power]
 lif.*                0.3/0.3/    vdecay / vth / grad_win / grad_amp [CODE: snn_param]
                      0.3/1.0
 windows              (60, 5)     60 bins [CODE: snn_ts]; feedback 5 = L + 2 for L = 3 [OURS];
-                                 the feedback window must be ≥ L + 2 (``check_windows``)
+                                 T_b ≥ L + 2 and t_soft < T_f are checked (``check_windows``
+                                 and, for L, at the build)
 sleep schedule       B, (L−1)·B  a block of (L − 1)·B sleep slots after every B = batch_size
                                  training samples (``sleep_defaults``; --sleep-every /
                                  --sleep-slots override) [CODE: training_biograd.py]
@@ -88,7 +89,7 @@ what                                    why                                     
 ======================================  ==================================================  ========
 layer l runs lab step t in Brian2 step  Brian2 delivers spikes to the next step; every      none
 t + l (pipelined); feedback window      value is the lab's, shifted (agreement test)        (tested)
-must be ≥ L + 2 (not checked)
+must be ≥ L + 2 (checked)
 input: Bernoulli(r_in · pixel) 0/1      the engine's encoder; the lab feeds N-MNIST event    not
 spikes                                  *counts* per 5 ms bin (can exceed 1)                measured
 one sample per slot; mini-batch = the   the engine's slot model; same weights within a      none
@@ -266,6 +267,16 @@ class BioGrad(LearningRule):
     def uses_sleep(self):
         return self.params.feedback == "sleep"
 
+    def check_windows(self, windows):
+        """Published: the error window needs forward steps after the soft start
+        (K = T_f − t_soft > 0, the update divides by it) and the feedback window must cover the
+        layer pipeline, T_b ≥ L + 2 (:func:`check_published_windows`). The hook does not know L:
+        here the L = 1 minimum is checked and the windows kept, and the build checks L + 2 with
+        the network's L."""
+        if self.published:
+            check_published_windows(self.params, windows, n_layers=1)
+            self._checked_windows = windows
+
     def sleep_defaults(self, n_hidden):
         """Published: the lab sleeps after every training batch, one sleep batch per hidden
         layer [CODE: training_biograd.py, biograd_snn_training: ``sleep_feedback_update`` after
@@ -331,7 +342,8 @@ class BioGrad(LearningRule):
 
     def neuron_layer(self, layer, ctx, name):
         if self.published:
-            return published_neuron_layer(self.params, layer, ctx, name)
+            return published_neuron_layer(self.params, layer, ctx, name,
+                                          getattr(self, "_checked_windows", None))
         output = layer == ctx.n_layers
         built = compartment_layer(
             ctx.layer_sizes[layer], self.params.neuron, ctx.schedule_equations,
@@ -465,10 +477,29 @@ def _slot_steps(ctx):
     return int(round(float(ctx.slot_duration / STEP)))
 
 
-def published_neuron_layer(p, layer, ctx, name):
+def check_published_windows(p, windows, n_layers):
+    """Raise ConfigurationError unless ``windows`` suit the published profile with L =
+    ``n_layers`` weight layers: t_soft < T_f (the update reads u / (T_f − t_soft)) and
+    T_b ≥ L + 2 [OURS: layer l runs lab step t in Brian2 step t + l, so the output's last error
+    step is T_f + L; its error spikes reach the hidden dendrites in that step, and the update
+    (step T_f + T_b − 1) must come after it]."""
+    if p.soft_error_step >= windows.forward_steps:
+        raise ConfigurationError(
+            f"BioGrad published: soft error step ({p.soft_error_step}) must be below the forward "
+            f"window ({windows.forward_steps} steps), or no error step is left")
+    if windows.feedback_steps < n_layers + 2:
+        raise ConfigurationError(
+            f"BioGrad published: feedback window must be >= L + 2 = {n_layers + 2} steps for "
+            f"L = {n_layers} weight layers (the layer pipeline), got {windows.feedback_steps}")
+
+
+def published_neuron_layer(p, layer, ctx, name, windows=None):
     """A LIF layer (:func:`plausigrad.models.lif_neuron.lif_layer`) with its bias update; the
-    output carries the softmax synapses, hidden layers their sleep-rate draw."""
+    output carries the softmax synapses, hidden layers their sleep-rate draw. ``windows`` (when
+    known) are checked against the network's L."""
     n_layers = ctx.n_layers
+    if windows is not None and layer == 1:
+        check_published_windows(p, windows, n_layers)
     if p.feedback == "sleep" and n_layers > 1 and p.sleep_steps + n_layers + 1 > _slot_steps(ctx):
         raise ConfigurationError(
             f"sleep steps ({p.sleep_steps}) + layers ({n_layers}) + 1 exceed the slot "

@@ -342,3 +342,27 @@ def test_batched_run_evaluation_agrees(batched):
 def test_batched_run_agrees_on_cpp_standalone(tmp_path):
     """The same run and comparison on C++ standalone (a full build, ~40 s)."""
     _assert_replay(_batched_run(Device("cpp", build_directory=str(tmp_path))))
+
+
+def test_published_windows_are_checked():
+    """T_b ≥ L + 2 (the layer pipeline) and t_soft < T_f: RunConfig checks what it can without
+    L (L = 1: T_b ≥ 3), the build the network's L; the default windows pass."""
+    from plausigrad.models.errors import ConfigurationError
+    from plausigrad.protocols.training import RunConfig
+    published = {"profile": "published"}
+    config = RunConfig(rule="biograd", hidden=(500, 100), rule_params=published)
+    assert (config.forward_steps, config.feedback_steps) == (60, 5)
+    with pytest.raises(ConfigurationError, match="feedback window must be >= L \\+ 2 = 3"):
+        RunConfig(rule="biograd", hidden=(500, 100), rule_params=published, feedback_steps=2)
+    with pytest.raises(ConfigurationError, match="soft error step"):
+        RunConfig(rule="biograd", rule_params={**published, "soft_error_step": 60})
+    RunConfig(rule="biograd", feedback_steps=2)  # the reconstruction has no such limit
+    rule = BioGrad(BioGradParameters(profile="published", soft_error_step=SOFT, sleep_steps=S,
+                                     batch_size=1))
+    images, labels = np.zeros((2, SIZES[0])), np.array([0, 1])
+    numpy = Device("runtime", runtime_target="numpy")
+    sleep = SleepSchedule(every_samples=1, slots=2)
+    with pytest.raises(ConfigurationError, match="L \\+ 2 = 5 steps for L = 3"):
+        Simulator(rule, SIZES, Windows(T, 4), sleep, images, labels, 1, 1,
+                  device=numpy).inspect()
+    Simulator(rule, SIZES, Windows(T, 5), sleep, images, labels, 1, 1, device=numpy).inspect()
