@@ -1,6 +1,13 @@
 """BioGrad's published profile on Brian2 against the numpy port of the lab code
-(analysis/references/biograd_lab.py): every spike, potential, trace, dendrite and weight update
-of a training window, and a sleep block, on the same input spikes (read back from Brian2)."""
+(analysis/references/biograd_lab.py), on the same input spikes (read back from Brian2):
+
+* one training window (numpy target, batch 1): every spike, potential, trace, dendrite and the
+  update, and a sleep block;
+* a whole run (Cython target; the same on C++ standalone, ``slow``): 2 mini-batches of 2
+  samples with the lab's sleep block after each, then 2 evaluation samples — every spike,
+  potential, trace and dendrite of every training slot, W/b after every batch, B after every
+  sleep block, the evaluation spikes, counts and predictions, the final state;
+* the published defaults: the lab's sleep schedule and the window checks."""
 
 import numpy as np
 import pytest
@@ -229,7 +236,8 @@ def _replay(rule, state, labels, record):
                 yield ("window", f"spikes of layer {l}, slot {slot}",
                        _spike_array(record, f"layer{l}", SIZES[l], start + l, T), lab_spikes)
                 probe = record.probes[f"layer{l}"]
-                yield ("window", f"v of layer {l}, slot {slot}", probe["v"][:, start + l:start + l + T].T,
+                yield ("window", f"v of layer {l}, slot {slot}",
+                       probe["v"][:, start + l:start + l + T].T,
                        np.array([o["v"][l - 1][b] for _, o in rec]))
                 window = slice(start + l + 1, start + l + 1 + T)
                 for name in ("trace_bias", "trace_db"):
@@ -241,8 +249,8 @@ def _replay(rule, state, labels, record):
                     brian = syn[name][:, window].T.reshape(T, n_pre, n_post).transpose(0, 2, 1)
                     yield ("window", f"{name} of W{l}, slot {slot}", brian,
                            np.array([getattr(st, lab_name)[l - 1][b] for st, _ in rec]))
-                yield ("window", f"dendrite of layer {l}, slot {slot}", probe["dend"][:, start + SLOT - 1],
-                       final.dendrite[l - 1][b])
+                yield ("window", f"dendrite of layer {l}, slot {slot}",
+                       probe["dend"][:, start + SLOT - 1], final.dendrite[l - 1][b])
         new = lab.update(config, weights, final)
         before = _snapshot(record, sleep[0])  # the batch is applied in this slot
         after = _snapshot(record, sleep[0] + 1)
@@ -270,7 +278,8 @@ def _replay(rule, state, labels, record):
                     yield ("update", f"sleep spikes of layer {l}, slot {slot}",
                            _spike_array(record, f"layer{l}", SIZES[l], slot * SLOT + 1 + l - m, S),
                            np.array([o["s"][k][b] for o in rec]))
-            yield "update", f"sleep output of layer {m}, block {block}", slept.output_trace.sum(), None
+            yield ("update", f"sleep output of layer {m}, block {block}",
+                   slept.output_trace.sum(), None)
             new_B[m - 1] = lab.sleep_update(config, weights["B"][m - 1], slept.noise_trace,
                                             slept.output_trace)
             yield ("update", f"change of B{m} in block {block}",
@@ -296,8 +305,8 @@ def _replay(rule, state, labels, record):
                    np.array([s[l - 1][b] for s in rec]))
     yield "evaluation", "evaluation output spikes", counts.sum(), None
     yield "evaluation", "evaluation counts", record.output_counts[list(RUN_EVAL)], counts
-    yield ("evaluation", "evaluation predictions", np.argmax(record.output_counts[list(RUN_EVAL)], axis=1),
-           np.argmax(counts, axis=1))
+    yield ("evaluation", "evaluation predictions",
+           np.argmax(record.output_counts[list(RUN_EVAL)], axis=1), np.argmax(counts, axis=1))
     for name in ("W1", "W2", "W3", "b1", "b2", "b3", "B1", "B2"):
         kind, l = name[0], int(name[1])
         yield "evaluation", f"final {name}", record.state[name], weights[kind][l - 1]
