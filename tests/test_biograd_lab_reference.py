@@ -195,3 +195,27 @@ def test_sleep_aligns_the_feedback_of_the_top_hidden_layer():
         B = lab.sleep_update(config, B, state.noise_trace, state.output_trace)
     after = angle_degrees(B, weights["W"][1].T)
     assert before > 75 and after < 45, (before, after)
+
+
+def test_event_driven_trace_equals_the_per_step_trace():
+    """The event-driven rewrite of the per-synapse eligibility (touch a synapse only at its
+    presynaptic spikes, the post neuron's rebases and the readout) gives the per-step p and e
+    of :func:`lab.step` to 1e-10, on a window where every layer fires and is near threshold."""
+    from plausigrad.analysis.references.biograd_lab import event_driven_traces
+    rng = np.random.default_rng(3)
+    sizes, T = (30, 20, 10, 5), 60
+    weights = lab.init_weights(sizes, rng)
+    weights["W"] = [w * 3.0 + 0.05 for w in weights["W"]]
+    x = (rng.random((T, 4, sizes[0])) < 0.3).astype(float)
+    labels = np.eye(5)[[0, 1, 2, 3]]
+    rec = []
+    final = lab.window(lab.Config(), weights, x, labels, observe=lambda t, st, o: rec.append(o))
+    for l in range(3):
+        pre = x if l == 0 else np.array([o["s"][l - 1] for o in rec])
+        v, s, psi = (np.array([o[name][l] for o in rec]) for name in ("v", "s", "psi"))
+        assert s.sum() > 0 and psi.sum() > 0 and ((s > 0) & (psi == 0)).any()
+        p, e, touches = event_driven_traces(lab.Config().neuron, pre, v, s, psi)
+        np.testing.assert_allclose(p, final.trace_pre[l], atol=1e-10, rtol=0)
+        np.testing.assert_allclose(e, final.trace_dw[l], atol=1e-10, rtol=0)
+        assert np.abs(final.trace_dw[l]).max() > 0.1
+        assert 0 < touches

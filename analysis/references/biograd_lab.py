@@ -84,7 +84,7 @@ Public API
 ``update`` (pure, new weights), ``evaluate`` (the test pass: output counts), ``SleepState``,
 ``sleep_initial_state``, ``sleep_step`` (pure), ``sleep_layer``, ``sleep_update`` (pure, new B),
 ``sleep_noise``, ``init_weights``, ``feedback_from_weights``, ``softmax``,
-``pseudo_derivative``.
+``pseudo_derivative``, ``event_driven_traces`` (prototype of an event-driven eligibility).
 """
 from __future__ import annotations
 
@@ -95,10 +95,9 @@ import numpy as np
 from plausigrad.models.lif_neuron import LIFNeuronParameters
 
 __all__ = ["Config", "State", "initial_state", "step", "window", "update", "evaluate",
-           "SleepState",
-           "sleep_initial_state", "sleep_step", "sleep_layer", "sleep_update", "sleep_noise",
-           "init_weights", "feedback_from_weights", "with_feedback", "softmax",
-           "pseudo_derivative"]
+           "SleepState", "sleep_initial_state", "sleep_step", "sleep_layer", "sleep_update",
+           "sleep_noise", "init_weights", "feedback_from_weights", "with_feedback", "softmax",
+           "pseudo_derivative", "event_driven_traces"]
 
 
 @dataclass(frozen=True)
@@ -373,3 +372,50 @@ def with_feedback(weights, B):
     """A copy of ``weights`` with feedback list ``B``."""
     return {**weights, "B": list(B)}
 
+
+
+# -- event-driven form of the per-synapse trace (issue 15, a prototype) ---------------------
+
+def event_driven_traces(neuron, x, v, s, psi, *, renormalise_below=1e-4):
+    """The per-synapse trace (p, e) of one layer [OURS: a rewrite of the per-step recurrence of
+    :func:`step`, same values up to rounding], touching a synapse only at its presynaptic
+    spikes, at the post neuron's renormalisations and at the readout.
+
+    Per step the factors belong to the post neuron j: with a_t = d · k_t,
+    k_t = 1 − s_t − v_t ψ_t, the neuron keeps P = Π a (since its reference step) and
+    H = Σ d ψ_t P_{t−1}; a synapse keeps c = p / P and ê = e − c · H, so between its
+    presynaptic spikes p = c · P and e = ê + c · H without being touched. A presynaptic spike
+    at step t adds x = 1 to d · p: c += Δc = k_t / P_t and ê += ψ_t − Δc · H_t. When |P| falls below
+    ``renormalise_below`` (or to 0, at a spike without ψ) the neuron rebases all its synapses
+    (p, e written out, P = 1, H = 0), which bounds the cancellation in ê + c · H to
+    ~ 1e-16 / ``renormalise_below``.
+
+    ``x`` (T, batch, n_pre) presynaptic spikes; ``v``, ``s``, ``psi`` (T, batch, n_post) of the
+    post layer. Returns (p, e, touches): the traces after the last step (batch, n_post, n_pre)
+    and the number of synapse touches (presynaptic spikes × n_post + rebases × n_pre)."""
+    d = neuron.vdecay
+    x, v, s, psi = (np.asarray(a, dtype=float) for a in (x, v, s, psi))
+    T, batch, n_pre = x.shape
+    n_post = v.shape[2]
+    P = np.ones((batch, n_post))
+    H = np.zeros((batch, n_post))
+    c = np.zeros((batch, n_post, n_pre))
+    e_hat = np.zeros((batch, n_post, n_pre))
+    touches = 0
+    for t in range(T):
+        k = 1.0 - s[t] - v[t] * psi[t]
+        H = H + d * psi[t] * P
+        P = P * d * k
+        rebase = np.abs(P) < renormalise_below
+        if rebase.any():  # the post neuron's event: write every synapse of it out
+            bi, ji = np.nonzero(rebase)
+            e_hat[bi, ji] = e_hat[bi, ji] + c[bi, ji] * H[bi, ji, None]
+            c[bi, ji] = c[bi, ji] * P[bi, ji, None]
+            P[rebase], H[rebase] = 1.0, 0.0
+            touches += len(bi) * n_pre
+        bi, ii = np.nonzero(x[t])  # presynaptic events: every synapse of the spiking input
+        dc = (k / P)[bi]
+        e_hat[bi, :, ii] += psi[t][bi] - dc * H[bi]  # keep e = ê + c·H while c grows
+        c[bi, :, ii] += dc
+        touches += len(bi) * n_post
+    return c * P[:, :, None], e_hat + c * H[:, :, None], touches
