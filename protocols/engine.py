@@ -82,7 +82,7 @@ class Simulator:
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
                  device="cpp", recorders=()):
-        rule.check_windows(windows)
+        rule.check_windows(windows, len(layer_sizes) - 1)
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)

@@ -85,7 +85,8 @@ class RunConfig:
             require_positive("alignment tracking interval (samples)", self.track_alignment)
         if self.threads < 0:
             raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
-        self.make_rule().check_windows(Windows(self.forward_steps, self.feedback_steps))
+        self.make_rule().check_windows(Windows(self.forward_steps, self.feedback_steps),
+                                       len(self.hidden) + 1)
 
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)

@@ -224,9 +224,10 @@ class LearningRule:
         (default: the forward window, both)."""
         return windows.forward_steps, windows.forward_steps
 
-    def check_windows(self, windows):
+    def check_windows(self, windows, n_layers):
         """Raise ConfigurationError if the rule cannot run with ``windows``
-        (:class:`~plausigrad.protocols.schedule.Windows`); default: any windows."""
+        (:class:`~plausigrad.protocols.schedule.Windows`) on ``n_layers`` weight layers;
+        default: any windows."""
 
     def build(self, context):
         """Return a :class:`BuiltNetwork` for ``context``: the shared builder wires the rule's

@@ -267,15 +267,12 @@ class BioGrad(LearningRule):
     def uses_sleep(self):
         return self.params.feedback == "sleep"
 
-    def check_windows(self, windows):
+    def check_windows(self, windows, n_layers):
         """Published: the error window needs forward steps after the soft start
         (K = T_f − t_soft > 0, the update divides by it) and the feedback window must cover the
-        layer pipeline, T_b ≥ L + 2 (:func:`check_published_windows`). The hook does not know L:
-        here the L = 1 minimum is checked and the windows kept, and the build checks L + 2 with
-        the network's L."""
+        layer pipeline, T_b ≥ L + 2 (:func:`check_published_windows`)."""
         if self.published:
-            check_published_windows(self.params, windows, n_layers=1)
-            self._checked_windows = windows
+            check_published_windows(self.params, windows, n_layers)
 
     def sleep_defaults(self, n_hidden):
         """Published: the lab sleeps after every training batch, one sleep batch per hidden
@@ -342,8 +339,7 @@ class BioGrad(LearningRule):
 
     def neuron_layer(self, layer, ctx, name):
         if self.published:
-            return published_neuron_layer(self.params, layer, ctx, name,
-                                          getattr(self, "_checked_windows", None))
+            return published_neuron_layer(self.params, layer, ctx, name)
         output = layer == ctx.n_layers
         built = compartment_layer(
             ctx.layer_sizes[layer], self.params.neuron, ctx.schedule_equations,
@@ -493,13 +489,11 @@ def check_published_windows(p, windows, n_layers):
             f"L = {n_layers} weight layers (the layer pipeline), got {windows.feedback_steps}")
 
 
-def published_neuron_layer(p, layer, ctx, name, windows=None):
+def published_neuron_layer(p, layer, ctx, name):
     """A LIF layer (:func:`plausigrad.models.lif_neuron.lif_layer`) with its bias update; the
-    output carries the softmax synapses, hidden layers their sleep-rate draw. ``windows`` (when
-    known) are checked against the network's L."""
+    output carries the softmax synapses, hidden layers their sleep-rate draw (the windows are
+    checked by :meth:`BioGrad.check_windows`)."""
     n_layers = ctx.n_layers
-    if windows is not None and layer == 1:
-        check_published_windows(p, windows, n_layers)
     if p.feedback == "sleep" and n_layers > 1 and p.sleep_steps + n_layers + 1 > _slot_steps(ctx):
         raise ConfigurationError(
             f"sleep steps ({p.sleep_steps}) + layers ({n_layers}) + 1 exceed the slot "

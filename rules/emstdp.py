@@ -310,7 +310,7 @@ class EMSTDP(LearningRule):
             return windows.forward_steps - 1, windows.slot_steps
         return windows.forward_steps, windows.forward_steps
 
-    def check_windows(self, windows):
+    def check_windows(self, windows, n_layers):
         """The published timing is the code's single update per sample: T = 2 (twin + 1), i.e.
         equal windows (the code updates at every t > 2 twin, so a longer T updates repeatedly)."""
         if self.params.profile == "published" and windows.feedback_steps != windows.forward_steps:

@@ -152,7 +152,8 @@ def test_published_sleep_defaults_follow_the_lab_schedule():
     assert (config.sleep_every, config.sleep_slots) == (128, 256)
     config = RunConfig(rule="biograd", hidden=(20,), rule_params={**published, "batch_size": 16})
     assert (config.sleep_every, config.sleep_slots) == (16, 16)
-    config = RunConfig(rule="biograd", hidden=(8, 8, 8), rule_params={**published, "batch_size": 4})
+    config = RunConfig(rule="biograd", hidden=(8, 8, 8), feedback_steps=6,
+                       rule_params={**published, "batch_size": 4})
     assert (config.sleep_every, config.sleep_slots) == (4, 12)
     config = RunConfig(rule="biograd", hidden=(500, 100), rule_params=published, sleep_every=256,
                        sleep_slots=4)
@@ -354,15 +355,15 @@ def test_batched_run_agrees_on_cpp_standalone(tmp_path):
 
 
 def test_published_windows_are_checked():
-    """T_b ≥ L + 2 (the layer pipeline) and t_soft < T_f: RunConfig checks what it can without
-    L (L = 1: T_b ≥ 3), the build the network's L; the default windows pass."""
+    """T_b ≥ L + 2 (the layer pipeline) and t_soft < T_f, checked by RunConfig and by the
+    Simulator with the network's L; the default windows pass."""
     from plausigrad.models.errors import ConfigurationError
     from plausigrad.protocols.training import RunConfig
     published = {"profile": "published"}
     config = RunConfig(rule="biograd", hidden=(500, 100), rule_params=published)
     assert (config.forward_steps, config.feedback_steps) == (60, 5)
-    with pytest.raises(ConfigurationError, match="feedback window must be >= L \\+ 2 = 3"):
-        RunConfig(rule="biograd", hidden=(500, 100), rule_params=published, feedback_steps=2)
+    with pytest.raises(ConfigurationError, match="feedback window must be >= L \\+ 2 = 5"):
+        RunConfig(rule="biograd", hidden=(500, 100), rule_params=published, feedback_steps=4)
     with pytest.raises(ConfigurationError, match="soft error step"):
         RunConfig(rule="biograd", rule_params={**published, "soft_error_step": 60})
     RunConfig(rule="biograd", feedback_steps=2)  # the reconstruction has no such limit
@@ -372,6 +373,5 @@ def test_published_windows_are_checked():
     numpy = Device("runtime", runtime_target="numpy")
     sleep = SleepSchedule(every_samples=1, slots=2)
     with pytest.raises(ConfigurationError, match="L \\+ 2 = 5 steps for L = 3"):
-        Simulator(rule, SIZES, Windows(T, 4), sleep, images, labels, 1, 1,
-                  device=numpy).inspect()
+        Simulator(rule, SIZES, Windows(T, 4), sleep, images, labels, 1, 1, device=numpy)
     Simulator(rule, SIZES, Windows(T, 5), sleep, images, labels, 1, 1, device=numpy).inspect()

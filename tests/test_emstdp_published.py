@@ -178,7 +178,7 @@ def test_profiles_set_their_defaults_and_user_values_win():
 def test_published_profile_needs_equal_windows():
     rule = EMSTDP(EMSTDPParameters(profile="published"))
     with pytest.raises(ConfigurationError, match="equal windows"):
-        rule.check_windows(Windows(49, 50))
-    EMSTDP(EMSTDPParameters(profile="revised")).check_windows(Windows(49, 50))
+        rule.check_windows(Windows(49, 50), 2)
+    EMSTDP(EMSTDPParameters(profile="revised")).check_windows(Windows(49, 50), 2)
     with pytest.raises(ConfigurationError, match="profile"):
         EMSTDPParameters(profile="paper")
