@@ -49,8 +49,8 @@ def bernoulli_source(n_inputs, pixel_expression, schedule_equations, *, state, r
     """The Bernoulli rate code every rule's input layer shares.
 
     Input neuron i spikes with probability ``input_rate · p_i`` in every step where the schedule
-    flag ``gate`` is on (``in_forward``: the forward window; ``stimulus_on``: every step the
-    stimulus is shown). ``state`` (model equations, with ``# [tag]`` compartment comments) and
+    flag ``gate`` is on (``in_forward``: the forward window; EMSTDP's ``stimulus``: every step
+    the stimulus is shown). ``state`` (model equations, with ``# [tag]`` compartment comments) and
     ``reset`` are the rule's own bookkeeping of the input spikes; every variable of ``state`` but
     those in ``keep`` is reset at a slot start (:func:`plausigrad.models.layer.make_layer`). Zero
     pixels skip the random draw (short-circuit), which matters: about 80 % of MNIST pixels are

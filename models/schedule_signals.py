@@ -22,8 +22,11 @@ stimulus_on        in_forward or in_feedback: the input of a rule that streams t
                    through both windows (EMSTDP) is on
 =================  =========================================================================
 
-``in_feedback`` and ``stimulus_on`` were added for EMSTDP; rules that do not read them (BioGrad)
-are unaffected, since unused subexpressions generate no code.
+``in_feedback`` and ``stimulus_on`` were added for EMSTDP, which now derives its own windows
+from these flags (their bounds depend on its profile:
+:class:`plausigrad.models.integrate_and_fire.SlotTiming`); they stay for plug-in rules
+(docs/writing-a-rule.md). Rules that do not read a flag are unaffected, since unused
+subexpressions generate no code.
 
 The vocabulary lives in ``models`` because equations need it; the timelines that fill
 ``slot_kind`` are built by :mod:`plausigrad.protocols.schedule`.

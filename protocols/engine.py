@@ -242,10 +242,8 @@ class Simulator:
 
 def slot_metrics(record, labels, count_steps, loss):
     """Loss (the rule's ``loss.metric`` of the output counts) and accuracy (argmax of the counts)
-    of the TRAIN and EVAL slots of a run. ``count_steps``: the steps the counts cover, one number
-    or ``(train, eval)`` (:meth:`~plausigrad.rules.base.LearningRule.count_steps`)."""
-    if not isinstance(count_steps, (tuple, list)):
-        count_steps = (count_steps, count_steps)
+    of the TRAIN and EVAL slots of a run. ``count_steps``: ``(train, eval)``, the steps the counts
+    of each kind cover (:meth:`~plausigrad.rules.base.LearningRule.count_steps`)."""
     metrics = {}
     for kind, prefix, steps in ((TRAIN, "train", count_steps[0]), (EVAL, "test", count_steps[1])):
         slots = record.kinds == kind

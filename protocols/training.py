@@ -63,8 +63,9 @@ class RunConfig:
 
     def __post_init__(self):
         require_choice("rule", self.rule, rule_names())
+        rule = self.make_rule()  # validates the rule's parameters; its profile sets defaults
         if self.forward_steps is None or self.feedback_steps is None:
-            forward, feedback = self.make_rule().default_windows  # the profile's windows
+            forward, feedback = rule.default_windows
             if self.forward_steps is None:
                 object.__setattr__(self, "forward_steps", forward)
             if self.feedback_steps is None:
@@ -72,7 +73,7 @@ class RunConfig:
         require_choice("device", self.device, DEVICE_CHOICES)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.sleep_every is None or self.sleep_slots is None:
-            every, slots = self.make_rule().sleep_defaults(len(self.hidden))
+            every, slots = rule.sleep_defaults(len(self.hidden))
             if self.sleep_every is None:
                 object.__setattr__(self, "sleep_every", every)
             if self.sleep_slots is None:
@@ -85,8 +86,7 @@ class RunConfig:
             require_positive("alignment tracking interval (samples)", self.track_alignment)
         if self.threads < 0:
             raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
-        self.make_rule().check_windows(Windows(self.forward_steps, self.feedback_steps),
-                                       len(self.hidden) + 1)
+        rule.check_windows(Windows(self.forward_steps, self.feedback_steps), len(self.hidden) + 1)
 
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)

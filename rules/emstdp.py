@@ -41,8 +41,8 @@ Profiles (``profile``)
 ``published`` (the default) computes what ``EMSTDP_algo.py`` computes with the MNIST script's
 options (``rel = 0``, ``delt = 5``, ``dr = 1``, ``init = 0``, ``norm = 0``, ``evt = 0``, no bias,
 no dropout), spike for spike: tests/test_emstdp_published.py runs Brian2 and our numpy port of
-the code on the same input spikes and requires every spike, every error spike and every weight
-and normaliser after each mini-batch to agree, for one and two hidden layers and all three
+the code on the same input spikes and requires every spike and every error spike to agree, and
+every weight and normaliser after the last of two mini-batches, for one and two hidden layers and all three
 feedback modes. Windows ``(F, F)``: the code's T = 2F steps, twin = F − 1 (the script's T = 100:
 ``Windows(50, 50)``, the default); unequal windows are refused, since the code then updates at
 several steps of a sample. ``revised`` keeps the departures we measured and chose (below); its

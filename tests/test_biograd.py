@@ -115,7 +115,7 @@ def test_single_update_lowers_the_loss_on_its_sample():
     image = _binary_digit(rng)
     images = np.concatenate([image, image])
     record = simulate(rule, sizes, state, images, np.array([7, 7]), [0], n_eval=1)
-    metrics = slot_metrics(record, np.array([7, 7]), WINDOWS.forward_steps, rule.loss)
+    metrics = slot_metrics(record, np.array([7, 7]), rule.count_steps(WINDOWS), rule.loss)
     assert metrics["test_loss"] < metrics["train_loss"] - 0.01, metrics
 
 
