@@ -28,8 +28,33 @@ the previous Brian2 step). Per Brian2 step, in this order:
 * ``thresholds``: spike if active and v > V_th; reset ``spk = 1``, ``count += 1`` (TRAIN/EVAL)
   or ``sleep_count += 1`` (SLEEP) — v is *not* reset (the lab's (1 − s) factor does it);
 * ``synapses``: ``I_syn_post += w``;
-* ``end``: the traces (q, f here; p, e on the synapses, :data:`SYNAPSE_TRACE_STEP`), which need
-  the spike of this step; only in TRAIN slots (the lab's test pass has no traces).
+* ``end``: the traces (q, f here; in the ``per_step`` form also p, e on the synapses,
+  :data:`SYNAPSE_TRACE_STEP`), which need the spike of this step; only in TRAIN slots (the
+  lab's test pass has no traces). The event-driven form of p, e is below.
+
+Event-driven eligibility [OURS: a rewrite of the lab's per-step recurrence with the same
+values to rounding; ``trace_form="event"``, the default; ``"per_step"`` runs the recurrence
+above on every synapse at every step]. The per-step factors a_t = d · k_t,
+k_t = 1 − s_t − v_t ψ_t, belong to the post neuron j, so j keeps over the learning steps since
+its last *rebase* (``EVENT_TRACE_STEP``, ``thresholds`` slot)::
+
+    H ← H + d ψ_t P          P ← P · d · k_t          (P = 1, H = 0 at the slot start)
+
+and a synapse keeps c = p / P and ê = e − c · H (``trace_scaled``, ``trace_offset``): between its
+inputs p = c · P and e = ê + c · H change without the synapse being touched (``trace_in`` and
+``trace_dw`` are these subexpressions). A synapse is touched
+
+* at an x of its input (event ``trace_input`` of the pre layer: ``spk_prev > 0`` in a TRAIN
+  slot): c += k_t / P, ê += ψ_t − (k_t / P) · H — x = 1 adds k_t to p and ψ_t to e;
+* at a rebase of its post neuron (event ``trace_rebase``, when |P| < ``TRACE_REBASE_BELOW`` =
+  1e-4 or P = 0 after a spike without ψ): ê += c · H, c ← c · P, then P = 1, H = 0; this
+  bounds the cancellation in ê + c · H to ~1e-16 / 1e-4. The rebase pathway runs before the
+  input pathway of the same step (pathway order 1 < 2);
+* at the update (``learn``), which reads e and clears c and ê for the next TRAIN slot.
+
+Nothing runs on a synapse in SLEEP and EVAL slots, where the per-step form does its full
+pass. The numpy prototype of the same scheme is
+:func:`plausigrad.analysis.references.biograd_lab.event_driven_traces`.
 
 Online error (output layer, depth L) [CODE: ``train_online``, ``OnlineOutputCell.train_feedback_step``]:
 for lab steps t ≥ t_soft, i.e. Brian2 steps [t_soft + L + 1, T_f + L + 1) (``errwin``), the
@@ -155,6 +180,66 @@ trace_dw = trace_dw + trace_in * psi_post * learning_post
 trace_in = trace_in * (1 - learning_post * spk_post - learning_post * v_post * psi_post)
 '''
 
+#: Below this |P| a neuron rebases the event-driven traces of its synapses: it bounds the
+#: cancellation in e = ê + c·H to ~1e-16 / TRACE_REBASE_BELOW (the agreement tests hold to
+#: 1e-10 against the per-step form).
+TRACE_REBASE_BELOW = 1e-4
+
+#: Event-driven form of the synapse trace [OURS, same values as SYNAPSE_TRACE_STEP to rounding]:
+#: the post neuron's share (see the module docstring, "Event-driven eligibility").
+EVENT_TRACE_STATE = '''
+trace_factor : 1    # [soma] k = 1 − s − v ψ of this learning step (1 otherwise)
+trace_product : 1   # [soma] P: Π d·k over the learning steps since the last rebase
+trace_sum : 1       # [soma] H: Σ d ψ P_{t−1} over the same steps
+rebase_product : 1  # [soma] P of this step before the rebase decision (read at a rebase)
+rebase_sum : 1      # [soma] H of this step before the rebase decision
+rebase : 1          # [soma] 1 in a step where the neuron rebases its synapses
+'''
+
+#: thresholds, order 1 (after the soma and its ψ; the ``trace_rebase`` event is evaluated at
+#: order 2): P, H and the rebase decision. The spike of this step is the thresholder's
+#: condition on the same v. Recorders at ``thresholds`` order −1 see P and H of the previous
+#: step, like the synapses' c and ê (updated in the ``synapses`` slot).
+EVENT_TRACE_STEP = '''
+trace_factor = 1 - learning * (int(active > 0 and v > lif_threshold) + v * psi)
+rebase_sum = trace_sum + learning * lif_decay * psi * trace_product
+rebase_product = trace_product * (1 - learning + learning * lif_decay * trace_factor)
+rebase = int(learning > 0 and abs(rebase_product) < trace_rebase_below)
+trace_sum = rebase_sum * (1 - rebase)
+trace_product = rebase_product * (1 - rebase) + rebase
+'''
+#: (P and H of this step go through ``rebase_*`` first: ``rebase_sum = trace_sum`` followed by an
+#: in-place update of ``trace_sum`` would alias one array on Brian2's numpy target.)
+
+#: The post layer's event: rebase (P written into every synapse, then P = 1, H = 0).
+EVENT_TRACE_REBASE_EVENT = {"trace_rebase": "rebase > 0"}
+
+#: The pre layer's event: an x of this step (last step's spike) in a TRAIN slot.
+EVENT_TRACE_INPUT_EVENT = {"trace_input": "spk_prev > 0 and training_slot > 0"}
+
+#: The synapse's share: c = p / P and ê = e − c·H; p and e are subexpressions.
+EVENT_SYNAPSE_TRACE_MODEL = '''
+trace_scaled : 1  # c = p / P_post: the presynaptic trace in units of the post neuron's P
+trace_offset : 1  # ê = e − c · H_post
+trace_in = trace_scaled * trace_product_post : 1               # p (the lab's trace_pre)
+trace_dw = trace_offset + trace_scaled * trace_sum_post : 1    # e
+'''
+
+#: ``trace_input`` pathway (runs after ``trace_rebase``): x = 1 adds k to p and ψ to e.
+EVENT_TRACE_ON_INPUT = '''
+trace_offset += learning_post * (psi_post - trace_factor_post / trace_product_post * trace_sum_post)
+trace_scaled += learning_post * trace_factor_post / trace_product_post
+'''
+
+#: ``trace_rebase`` pathway (post event): write p and e out in the new reference (P = 1, H = 0).
+EVENT_TRACE_ON_REBASE = '''
+trace_offset += trace_scaled * rebase_sum_post
+trace_scaled = trace_scaled * rebase_product_post
+'''
+
+#: after the update read the trace (``learn`` pathway): the slot's traces start again from 0.
+EVENT_TRACE_CLEAR = "trace_scaled = 0\ntrace_offset = 0"
+
 LIF_RESET = '''
 spk = 1
 count += 1 - in_sleep
@@ -194,15 +279,19 @@ ERROR_EVENTS = {"error_positive": "errwin > 0 and epos > 1",
 
 
 def lif_layer(n_neurons, depth, n_layers, schedule_equations, *, name, soft_error_step,
-              target_expression=None, extra_model="", extra_events=None):
+              target_expression=None, extra_model="", extra_events=None, event_traces=False):
     """One LIF layer at ``depth`` l (1..L; L: the output, with the error neurons); returns its
     :class:`~plausigrad.models.layer.Layer`. Needs ``lif_*``, ``sleep_steps`` and the schedule
-    constants in the namespace; the output needs the ``softmax`` synapses
-    (:func:`softmax_synapses`) for ``Z``."""
+    constants in the namespace (and ``trace_rebase_below`` with ``event_traces``); the output
+    needs the ``softmax`` synapses (:func:`softmax_synapses`) for ``Z``. ``event_traces``: the
+    neuron keeps the post share (P, H, rebase) of the event-driven synapse traces."""
     output = depth == n_layers
-    model = (LIF_STATE + (OUTPUT_STATE if output else "") + schedule_equations
+    trace_state = EVENT_TRACE_STATE if event_traces else ""
+    model = (LIF_STATE + (OUTPUT_STATE if output else "") + trace_state + schedule_equations
              + _flags(depth, n_layers, soft_error_step) + extra_model)
     events = dict(extra_events or {})
+    if event_traces:
+        events.update(EVENT_TRACE_REBASE_EVENT)
     if output:
         if target_expression is None:
             raise ValueError("the output layer needs target_expression")
@@ -214,6 +303,10 @@ def lif_layer(n_neurons, depth, n_layers, schedule_equations, *, name, soft_erro
                         reset=LIF_RESET, events=events, method="exact", name=name)
     group.run_regularly(LIF_STEP, when="groups", order=0, name=f"{name}_step")
     group.run_regularly(LIF_TRACE_STEP, when="end", order=0, name=f"{name}_traces")
+    if event_traces:
+        group.run_regularly(EVENT_TRACE_STEP, when="thresholds", order=1,
+                            name=f"{name}_trace_product")
+        group.thresholder["trace_rebase"].order = 2
     if output:
         group.run_regularly(ERROR_NEURON_STEP, when="groups", order=1, name=f"{name}_errors")
         group.run_on_event("error_positive", "epos -= 1\ndend += 1")
@@ -221,9 +314,10 @@ def lif_layer(n_neurons, depth, n_layers, schedule_equations, *, name, soft_erro
     else:
         group.run_on_event("sleep_pos", "noise_trace += 1")
         group.run_on_event("sleep_neg", "noise_trace -= 1")
-    declarations = LIF_STATE + (OUTPUT_STATE if output else "")
+    declarations = LIF_STATE + (OUTPUT_STATE if output else "") + trace_state
     keep = ("b", "bias_grad", "sleep_rate") + (("Z",) if output else ())
-    return make_layer(group, declarations, keep=keep)
+    return make_layer(group, declarations, keep=keep,
+                      start={"trace_product": 1} if event_traces else None)
 
 
 def draw_sleep_rate(layer, slot_duration):

@@ -12,7 +12,11 @@ What is timed (784-500-10, T_f = 20, T_b = 10, sleep 20 slots every 1000 samples
    feedback): C++ standalone compile time, samples/s over a slice and the extrapolated seconds of
    a full MNIST epoch (``--rules emstdp`` times only this part);
 6. SSNN-BP beside them (784-500-10, T = 32 + 3 pipeline-drain steps, online per-step coincidence
-   updates): the same three numbers (``--rules ssnnbp`` times only this part).
+   updates): the same three numbers (``--rules ssnnbp`` times only this part);
+7. BioGrad's published profile (the lab's 784-500-100-10, windows 60 + 5, batch 128, a block of
+   256 sleep slots after every 128 samples) with its two forms of the per-synapse trace, event-
+   driven against per-step, on the same slice (``--rules biograd-published`` times only this
+   part).
 
 Samples/s count training and evaluation slots alike. Results go to stdout and to
 ``results/bench.json``. Data: full MNIST when ``--data-dir``/``PLAUSIGRAD_DATA_DIR`` is given,
@@ -96,8 +100,40 @@ def bench_rule(name, images, labels, build_root, cpp_slice=3000):
     return result
 
 
+#: The published BioGrad bench: the lab's network, on a slice of 2 mini-batches (and their sleep
+#: blocks) and one of evaluation.
+PUBLISHED_SIZES = (784, 500, 100, 10)
+
+
+def bench_published_traces(images, labels, build_root, n_train=256, n_eval=128):
+    """BioGrad ``--profile published`` on C++ standalone with each trace form: compile seconds
+    and samples/s (training + evaluation samples; the sleep slots in between are simulated but
+    not counted), and the event form's speed-up."""
+    results = {"network": "-".join(map(str, PUBLISHED_SIZES)), "train_samples": n_train,
+               "eval_samples": n_eval}
+    state = None
+    for form in ("event", "per_step"):
+        rule = make_rule("biograd", {"profile": "published", "trace_form": form})
+        if state is None:
+            state = rule.initial_state(PUBLISHED_SIZES, np.random.default_rng(0))
+        every, slots = rule.sleep_defaults(len(PUBLISHED_SIZES) - 2)
+        simulator = Simulator(rule, PUBLISHED_SIZES, Windows(*rule.default_windows),
+                              SleepSchedule(every_samples=every, slots=slots),
+                              images[:n_train + n_eval], labels[:n_train + n_eval], n_train,
+                              n_eval, device=Device("cpp", os.path.join(build_root, f"pub_{form}")))
+        results[f"{form}_compile_seconds"] = round(simulator.compile(), 1)
+        record = simulator.run(state, np.arange(n_train), 1,
+                               rule.learning_rate_values(len(PUBLISHED_SIZES) - 1))
+        results[form] = {"samples": n_train + n_eval, "sleep_slots": n_train // every * slots,
+                         "seconds": round(record.run_seconds, 3),
+                         "samples_per_second": round((n_train + n_eval) / record.run_seconds, 2)}
+    results["event_vs_per_step"] = round(results["event"]["samples_per_second"]
+                                         / results["per_step"]["samples_per_second"], 1)
+    return results
+
+
 def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, exact_slice=500,
-              rules=("biograd", "emstdp", "ssnnbp")):
+              rules=("biograd", "emstdp", "ssnnbp", "biograd-published")):
     dataset = load_dataset("mnist", data_dir=data_dir)
     images = np.concatenate([dataset.train_images, dataset.test_images])
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
@@ -116,6 +152,8 @@ def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, e
             results["ratios"][f"{name}_vs_biograd_full_epoch_seconds"] = round(
                 results[name]["cpp_full_epoch_seconds_extrapolated"]
                 / results["cpp_full_epoch_seconds_extrapolated"], 2)
+    if "biograd-published" in rules:
+        results["biograd_published_traces"] = bench_published_traces(images, labels, build_root)
     return results
 
 
@@ -161,14 +199,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="results/bench.json")
-    parser.add_argument("--rules", default="biograd,emstdp,ssnnbp",
-                        help="comma-separated rules to time (biograd, emstdp, ssnnbp)")
+    choices = ("biograd", *RULE_BENCHES, "biograd-published")
+    parser.add_argument("--rules", default=",".join(choices),
+                        help=f"comma-separated parts to time ({', '.join(choices)})")
     args = parser.parse_args(argv)
     rules = tuple(args.rules.split(","))
-    unknown = sorted(set(rules) - {"biograd", *RULE_BENCHES})
+    unknown = sorted(set(rules) - set(choices))
     if unknown:
         parser.exit(2, f"error: unknown rule(s) for --rules: {', '.join(unknown)} "
-                       f"(choose from biograd, {', '.join(RULE_BENCHES)})\n")
+                       f"(choose from {', '.join(choices)})\n")
     results = run_bench(args.data_dir, rules=rules)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:

@@ -80,6 +80,11 @@ windows              (60, 5)     60 bins [CODE: snn_ts]; feedback 5 = L + 2 for 
 sleep schedule       B, (L−1)·B  a block of (L − 1)·B sleep slots after every B = batch_size
                                  training samples (``sleep_defaults``; --sleep-every /
                                  --sleep-slots override) [CODE: training_biograd.py]
+trace_form           event       how the per-synapse trace is computed: ``event`` touches a
+                                 synapse only at its input's spikes, its post neuron's
+                                 rebases and the update; ``per_step`` every synapse at every
+                                 step (the lab's loop); the same values to ~1e-12 [OURS]
+                                 (:mod:`plausigrad.models.lif_neuron`)
 ===================  ==========  ==========================================================
 
 Remaining differences of the published profile from the lab code:
@@ -126,8 +131,11 @@ from brian2 import Synapses
 
 from plausigrad.models.compartment_neuron import CompartmentNeuronParameters, compartment_layer
 from plausigrad.models.encoders import bernoulli_input
-from plausigrad.models.lif_neuron import (LIFNeuronParameters, SYNAPSE_TRACE_MODEL,
-                                          SYNAPSE_TRACE_STEP, draw_sleep_rate, lif_input_layer,
+from plausigrad.models.lif_neuron import (EVENT_SYNAPSE_TRACE_MODEL, EVENT_TRACE_CLEAR,
+                                          EVENT_TRACE_INPUT_EVENT, EVENT_TRACE_ON_INPUT,
+                                          EVENT_TRACE_ON_REBASE, LIFNeuronParameters,
+                                          SYNAPSE_TRACE_MODEL, SYNAPSE_TRACE_STEP,
+                                          TRACE_REBASE_BELOW, draw_sleep_rate, lif_input_layer,
                                           lif_layer, softmax_synapses)
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_positive,
                                       require_rate)
@@ -144,6 +152,9 @@ from plausigrad.models.clock import STEP
 
 FEEDBACK_MODES = ("sleep", "fa", "symmetric")
 PROFILES = ("reconstruction", "published")
+#: How the published profile computes its per-synapse trace: touching a synapse only at events
+#: (presynaptic spikes, the post neuron's rebases, the update) or at every step; same values.
+TRACE_FORMS = ("event", "per_step")
 
 #: Values of the profile-dependent parameters left at None. Reconstruction: the team's numpy
 #: search (the values before profiles existed). Published: the lab's N-MNIST script
@@ -215,6 +226,9 @@ class BioGradParameters(BiasedRuleParameters):
     soft_error_step: int = param(19, "published: first step of the window with error feedback")
     sleep_steps: int = param(50, "published: noise steps per sleep slot")
     oja_power: float = param(2.0, "published: power P of the Oja decay of B in sleep")
+    trace_form: str = param("event", "published: per-synapse trace computed at events "
+                            "(presynaptic spikes, rebases, update) or per_step (every synapse "
+                            "every step); the same values to rounding", choices=TRACE_FORMS)
     lif: LIFNeuronParameters = param(factory=LIFNeuronParameters,
                                      help="published profile's LIF constants")
 
@@ -236,6 +250,7 @@ class BioGradParameters(BiasedRuleParameters):
                                              f"{'non-negative' if name == 'soft_error_step' else 'positive'} "
                                              f"integer, got {value!r}")
             require_positive("oja power", self.oja_power)
+            require_choice("trace form", self.trace_form, TRACE_FORMS)
         require_choice("eligibility form", self.eligibility, ELIGIBILITY_FORMS)
         require_choice("feedback mode", self.feedback, FEEDBACK_MODES)
         object.__setattr__(self, "init_std", positive_tuple("init_std", self.init_std))
@@ -333,7 +348,7 @@ class BioGrad(LearningRule):
         if self.published:
             return lif_input_layer(ctx.layer_sizes[0], ctx.pixel_expression,
                                    ctx.schedule_equations, name=name,
-                                   extra_events=dict(PUBLISHED_LEARN_EVENT))
+                                   extra_events=published_presynaptic_events(self.params))
         return bernoulli_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
                                name=name, extra_events=dict(LEARN_EVENT))
 
@@ -368,7 +383,7 @@ class BioGrad(LearningRule):
             return {**p.lif.namespace(), "soft_error_step": p.soft_error_step,
                     "input_rate": p.input_rate,
                     "sleep_steps": p.sleep_steps, "sleep_learning_rate": p.sleep_learning_rate,
-                    "oja_power": p.oja_power}
+                    "oja_power": p.oja_power, "trace_rebase_below": TRACE_REBASE_BELOW}
         return {**p.neuron.namespace(), "error_quantum": p.error_quantum,
                 "input_rate": p.input_rate, "sleep_noise_rate": p.sleep_noise_rate,
                 "sleep_learning_rate": p.sleep_learning_rate, "sleep_decay": p.sleep_decay,
@@ -503,7 +518,8 @@ def published_neuron_layer(p, layer, ctx, name):
                       name=name, soft_error_step=p.soft_error_step,
                       target_expression=ctx.target_expression if output else None,
                       extra_model="bias_learning_rate : 1 (shared)\n",
-                      extra_events=None if output else dict(PUBLISHED_LEARN_EVENT))
+                      extra_events=None if output else published_presynaptic_events(p),
+                      event_traces=p.trace_form == "event")
     error = _ERROR.format(dend="dend")
     if p.batch_size == 1:
         update = f"b = b - learn_step * bias_learning_rate * ({error} * trace_db)"
@@ -519,30 +535,58 @@ def published_neuron_layer(p, layer, ctx, name):
     return built
 
 
+def published_presynaptic_events(p):
+    """Events of a layer feeding W synapses: the update pathways, and with the event-driven
+    trace the x of each step in a TRAIN slot (``trace_input``)."""
+    events = dict(PUBLISHED_LEARN_EVENT)
+    if p.trace_form == "event":
+        events.update(EVENT_TRACE_INPUT_EVENT)
+    return events
+
+
 def published_weights(p, pre, post, layer, ctx, name):
     """W^l with the per-synapse reset-aware trace (p, e) and the SGD update; from a hidden layer
-    also the paired sleep-noise pathways (±w)."""
-    model = "w : 1  # feedforward weight\nlearning_rate : 1 (shared)\n" + SYNAPSE_TRACE_MODEL
+    also the paired sleep-noise pathways (±w).
+
+    Trace forms (``trace_form``), the same values to rounding (``tests/test_biograd_published.py``
+    runs both against the lab port): ``per_step`` runs :data:`SYNAPSE_TRACE_STEP` on every
+    synapse at every step (``end``) and clears it at every slot start; ``event`` touches a
+    synapse only at its input's x (``trace_input``, after the post neuron's ``trace_rebase``
+    in the same step) and at the update, which reads e and clears the trace
+    (:mod:`plausigrad.models.lif_neuron`, "Event-driven eligibility")."""
+    event = p.trace_form == "event"
+    model = ("w : 1  # feedforward weight\nlearning_rate : 1 (shared)\n"
+             + (EVENT_SYNAPSE_TRACE_MODEL if event else SYNAPSE_TRACE_MODEL))
     error = _ERROR.format(dend="dend_post")
     on_pre = {"pre": "I_syn_post += w"}
     events = {"pre": "spike"}
+    clear = f"\n{EVENT_TRACE_CLEAR}" if event else ""
     if p.batch_size == 1:
-        on_pre["learn"] = f"w = w - learning_rate * ({error} * trace_dw)"
+        on_pre["learn"] = f"w = w - learning_rate * ({error} * trace_dw){clear}"
     else:
         model += "grad : 1  # Σ over the mini-batch of (u / K) · e\n"
-        on_pre["learn"] = f"grad += {error} * trace_dw"
+        on_pre["learn"] = f"grad += {error} * trace_dw{clear}"
         on_pre["apply_batch"] = "w = w - learning_rate * (grad / batch_size)\ngrad = 0"
         events["apply_batch"] = "apply_batch"
     events["learn"] = "learn"
     if layer >= 2:
         on_pre["sleep_pos"], events["sleep_pos"] = "I_syn_post += w", "sleep_pos"
         on_pre["sleep_neg"], events["sleep_neg"] = "I_syn_post -= w", "sleep_neg"
-    synapses = Synapses(pre.group, post.group, model=model, on_pre=on_pre, on_event=events,
-                        name=name)
+    on_post = None
+    if event:
+        on_pre["trace_input"], events["trace_input"] = EVENT_TRACE_ON_INPUT, "trace_input"
+        on_post, events["trace_rebase"] = {"trace_rebase": EVENT_TRACE_ON_REBASE}, "trace_rebase"
+    synapses = Synapses(pre.group, post.group, model=model, on_pre=on_pre, on_post=on_post,
+                        on_event=events, name=name)
     connect_all_to_all(synapses)
-    synapses.run_regularly(SYNAPSE_TRACE_STEP, when="end", order=1, name=f"{name}_traces")
-    synapses.run_regularly("trace_in = 0\ntrace_dw = 0", dt=ctx.slot_duration, when="start",
-                           name=f"{name}_trace_slot_reset")
+    if event:
+        # a post pathway runs at order 1, a pre pathway at -1: the input's x must come after
+        # the rebase of the same step (it adds k / P with the new P = 1)
+        synapses.trace_input.order = 2
+    else:
+        synapses.run_regularly(SYNAPSE_TRACE_STEP, when="end", order=1, name=f"{name}_traces")
+        synapses.run_regularly("trace_in = 0\ntrace_dw = 0", dt=ctx.slot_duration,
+                               when="start", name=f"{name}_trace_slot_reset")
     return synapses
 
 

@@ -17,7 +17,7 @@ from plausigrad.protocols.devices import Device
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule, Windows
-from plausigrad.rules.biograd import BioGrad, BioGradParameters
+from plausigrad.rules.biograd import TRACE_FORMS, BioGrad, BioGradParameters
 
 SIZES = (6, 5, 4, 3)
 T, SOFT, S = 12, 4, 10
@@ -26,28 +26,54 @@ SLOT = WINDOWS.slot_steps
 ATOL = 1e-10
 
 
-@pytest.fixture(scope="module")
-def run():
+@pytest.fixture(scope="module", params=TRACE_FORMS)
+def run(request):
     rng = np.random.default_rng(5)
     params = BioGradParameters(profile="published", batch_size=1, learning_rate=(0.2,),
                                bias_learning_rate=0.2, sleep_learning_rate=0.01,
-                               soft_error_step=SOFT, sleep_steps=S)
+                               soft_error_step=SOFT, sleep_steps=S, trace_form=request.param)
     rule = BioGrad(params)
     state = rule.initial_state(SIZES, rng)
     for l in (1, 2, 3):  # strong enough weights to make every layer fire
         state[f"W{l}"] = state[f"W{l}"] * 3.0 + 0.15
     images = rng.uniform(0.2, 0.9, (2, SIZES[0]))
     labels = np.array([1, 2])
-    probes = {f"layer{l}": (("v", "trace_bias", "trace_db", "dend", "noise_trace"),
-                            tuple(range(SIZES[l]))) for l in (1, 2, 3)}
-    probes.update({f"W{l}": (("trace_in", "trace_dw"), tuple(range(SIZES[l] * SIZES[l - 1])))
-                   for l in (1, 2, 3)})
+    probes = _trace_probes(rule)
     sim = Simulator(rule, SIZES, WINDOWS, SleepSchedule(every_samples=1, slots=2), images,
                     labels, 1, 1, device=Device("runtime", runtime_target="numpy"),
                     recorders=[Probes(probes)])
     record = sim.run({k: v.copy() for k, v in state.items()}, np.array([0]), 1,
                      rule.learning_rate_values(3))
     return rule, state, labels, record
+
+
+def _trace_probes(rule):
+    """What to probe for the synapse traces p, e: the variables themselves (per-step form) or
+    the synapse's c, ê and the post neuron's P, H (event form; :func:`_synapse_trace`)."""
+    per_step = rule.params.trace_form == "per_step"
+    probes = {}
+    for l in (1, 2, 3):
+        probes[f"layer{l}"] = (("v", "trace_bias", "trace_db", "dend", "noise_trace")
+                               + (() if per_step else ("trace_product", "trace_sum")),
+                               tuple(range(SIZES[l])))
+        probes[f"W{l}"] = (("trace_in", "trace_dw") if per_step else
+                           ("trace_scaled", "trace_offset"),
+                           tuple(range(SIZES[l] * SIZES[l - 1])))
+    return probes
+
+
+def _synapse_trace(record, l, name):
+    """p (``trace_in``) or e (``trace_dw``) of every synapse of W{l} at every probed step, shape
+    (n_synapses, steps); in the event form p = c · P_post, e = ê + c · H_post (synapse index
+    i · n_post + j, all-to-all)."""
+    syn = record.probes[f"W{l}"]
+    if name in syn:
+        return syn[name]
+    post = record.probes[f"layer{l}"]
+    j = np.arange(SIZES[l] * SIZES[l - 1]) % SIZES[l]
+    if name == "trace_in":
+        return syn["trace_scaled"] * post["trace_product"][j]
+    return syn["trace_offset"] + syn["trace_scaled"] * post["trace_sum"][j]
 
 
 def _spike_array(record, group, n, start, steps):
@@ -93,10 +119,10 @@ def test_training_window_agrees_on_every_spike_potential_and_trace(run):
         for name in ("trace_bias", "trace_db"):
             np.testing.assert_allclose(probe[name][:, l + 1:l + 1 + T].T,
                                        [getattr(s, name)[l - 1][0] for s, _ in rec], atol=ATOL)
-        syn = record.probes[f"W{l}"]
         n_pre, n_post = SIZES[l - 1], SIZES[l]
         for name, lab_name in (("trace_in", "trace_pre"), ("trace_dw", "trace_dw")):
-            brian = syn[name][:, l + 1:l + 1 + T].T.reshape(T, n_pre, n_post).transpose(0, 2, 1)
+            brian = _synapse_trace(record, l, name)[:, l + 1:l + 1 + T].T.reshape(
+                T, n_pre, n_post).transpose(0, 2, 1)
             np.testing.assert_allclose(brian, [getattr(s, lab_name)[l - 1][0] for s, _ in rec],
                                        atol=ATOL, err_msg=f"{name} of W{l}")
         assert np.abs(final.trace_dw[l - 1]).max() > 0
@@ -177,11 +203,11 @@ RUN_BLOCKS = (((0, 1), (2, 3, 4, 5)), ((6, 7), (8, 9, 10, 11)))
 RUN_EVAL = (12, 13)
 
 
-def _batched_run(device):
+def _batched_run(device, trace_form="event"):
     rng = np.random.default_rng(11)
     params = BioGradParameters(profile="published", batch_size=BATCH, learning_rate=(0.3,),
                                bias_learning_rate=0.3, sleep_learning_rate=0.01,
-                               soft_error_step=SOFT, sleep_steps=S)
+                               soft_error_step=SOFT, sleep_steps=S, trace_form=trace_form)
     rule = BioGrad(params)
     assert rule.sleep_defaults(len(SIZES) - 2) == (BATCH, 4)
     state = rule.initial_state(SIZES, rng)
@@ -189,10 +215,7 @@ def _batched_run(device):
         state[f"W{l}"] = state[f"W{l}"] * 3.0 + 0.15
     images = rng.uniform(0.2, 0.9, (6, SIZES[0]))
     labels = np.array([1, 2, 0, 1, 2, 0])
-    probes = {f"layer{l}": (("v", "trace_bias", "trace_db", "dend", "noise_trace"),
-                            tuple(range(SIZES[l]))) for l in (1, 2, 3)}
-    probes.update({f"W{l}": (("trace_in", "trace_dw"), tuple(range(SIZES[l] * SIZES[l - 1])))
-                   for l in (1, 2, 3)})
+    probes = _trace_probes(rule)
     every, slots = rule.sleep_defaults(len(SIZES) - 2)
     sim = Simulator(rule, SIZES, WINDOWS, SleepSchedule(every_samples=every, slots=slots),
                     images, labels, 4, 2, device=device, recorders=[Probes(probes), Snapshots(1)])
@@ -203,9 +226,9 @@ def _batched_run(device):
     return rule, state, labels, record
 
 
-@pytest.fixture(scope="module")
-def batched():
-    return _batched_run(Device("runtime", runtime_target="cython"))
+@pytest.fixture(scope="module", params=TRACE_FORMS)
+def batched(request):
+    return _batched_run(Device("runtime", runtime_target="cython"), request.param)
 
 
 def _snapshot(record, slot):
@@ -244,10 +267,10 @@ def _replay(rule, state, labels, record):
                 for name in ("trace_bias", "trace_db"):
                     yield ("window", f"{name} of layer {l}, slot {slot}", probe[name][:, window].T,
                            np.array([getattr(st, name)[l - 1][b] for st, _ in rec]))
-                syn = record.probes[f"W{l}"]
                 n_pre, n_post = SIZES[l - 1], SIZES[l]
                 for name, lab_name in (("trace_in", "trace_pre"), ("trace_dw", "trace_dw")):
-                    brian = syn[name][:, window].T.reshape(T, n_pre, n_post).transpose(0, 2, 1)
+                    brian = _synapse_trace(record, l, name)[:, window].T.reshape(
+                        T, n_pre, n_post).transpose(0, 2, 1)
                     yield ("window", f"{name} of W{l}, slot {slot}", brian,
                            np.array([getattr(st, lab_name)[l - 1][b] for st, _ in rec]))
                 yield ("window", f"dendrite of layer {l}, slot {slot}",
