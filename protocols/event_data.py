@@ -1,0 +1,221 @@
+"""Event data: N-MNIST read in its original layout with tonic, binned into spike frames.
+
+N-MNIST (Orchard et al. 2015) records each MNIST digit with an ATIS event camera moved in three
+saccades (~100 ms each, ~300 ms in all); an event is (x, y, t in µs, polarity) on a 34 × 34
+sensor with ON and OFF channels. The original release stores one file per sample::
+
+    <root>/Train/<label>/<id>.bin      <root>/Test/<label>/<id>.bin
+
+Each ``.bin`` holds 5-byte events (x, y, then polarity in bit 7 and a 23-bit timestamp); an
+event with y = 240 is a timestamp-overflow marker that adds 2**13 µs to every later event. The
+bytes are decoded by tonic (``tonic.io.read_mnist_file`` with ``tonic.datasets.NMNIST.dtype``),
+after this module has checked the file's structure (:func:`read_nmnist_file`); tonic's dataset
+class is not used for reading because it downloads unless the full zip files are present, which
+a subset such as ``../shared/data/nmnist`` (1,000 train / 100 test files) is not.
+
+Binning (:class:`Binning`) uses tonic's transforms: optional ``Denoise`` (drop events with no
+neighbour within ``denoise_us``), optional first-saccade selection (events with t < 100 ms), and
+``ToFrame`` with a fixed time window from t = 0, so every sample has exactly ``n_bins`` frames
+of shape (2, 34, 34) (polarity, y, x). The defaults follow the BioGrad lab's N-MNIST script
+[CODE: biograd/run_biograd_training.py, j0sh162/FederatedLearning-SNN: 60 bins, dt = 5 ms]: 60
+binary bins of 5 ms (300 ms). Frames are kept sparse (:class:`EventFrames`): per sample the
+(bin, input unit, count) of its non-empty cells, the input unit being
+``channel · 34 · 34 + y · 34 + x`` (2312 units).
+
+Every problem (a truncated or malformed file, an empty folder, a label folder that is not a
+digit, a missing split) is a one-line :class:`~plausigrad.protocols.datasets.DatasetError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from plausigrad.protocols.datasets import DatasetError
+
+#: Sensor size as tonic names it: (width x, height y, polarities).
+SENSOR_SIZE = (34, 34, 2)
+#: Input units of one sample: polarity × y × x.
+N_UNITS = SENSOR_SIZE[0] * SENSOR_SIZE[1] * SENSOR_SIZE[2]
+#: Bytes per event in a ``.bin`` file.
+EVENT_BYTES = 5
+#: y value of a timestamp-overflow marker.
+OVERFLOW_Y = 240
+#: End of the first saccade (µs): N-MNIST's three saccades take ~100 ms each.
+FIRST_SACCADE_US = 100_000
+#: The two splits of the original layout.
+SPLITS = ("Train", "Test")
+
+
+@dataclass(frozen=True)
+class Binning:
+    """How events become frames: ``n_bins`` bins of ``bin_us`` µs from t = 0 (events later than
+    ``n_bins · bin_us`` are dropped), ``binary`` (a cell is 1 if it holds any event) or counts,
+    optional ``Denoise`` (``denoise_us``, tonic's filter time; None: off) and
+    ``first_saccade`` (only events with t < 100 ms)."""
+
+    bin_us: int = 5000
+    n_bins: int = 60
+    binary: bool = True
+    denoise_us: int | None = None
+    first_saccade: bool = False
+
+    def __post_init__(self):
+        for name in ("bin_us", "n_bins"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DatasetError(f"binning {name} must be a positive integer, got {value!r}")
+        if self.denoise_us is not None and (
+                isinstance(self.denoise_us, bool) or not isinstance(self.denoise_us, (int, np.integer))
+                or self.denoise_us < 1):
+            raise DatasetError(f"binning denoise_us must be a positive integer or None, "
+                               f"got {self.denoise_us!r}")
+
+    @property
+    def duration_us(self):
+        return self.bin_us * self.n_bins
+
+
+def read_nmnist_file(path):
+    """The events of one N-MNIST ``.bin`` file as tonic's structured array (fields x, y, t, p;
+    overflow markers applied and removed). The structure is checked first: a size that is not
+    a whole number of 5-byte events, an empty file, or a coordinate outside the 34 × 34 sensor
+    is a :class:`DatasetError` naming the file."""
+    import tonic
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read N-MNIST file ({err.strerror or err})") from None
+    if not raw:
+        raise DatasetError(f"{path}: empty N-MNIST file (no events)")
+    if len(raw) % EVENT_BYTES:
+        raise DatasetError(f"{path}: truncated or malformed N-MNIST file: {len(raw)} bytes is "
+                           f"not a whole number of {EVENT_BYTES}-byte events")
+    data = np.frombuffer(raw, dtype=np.uint8).reshape(-1, EVENT_BYTES)
+    x, y = data[:, 0], data[:, 1]
+    events = y != OVERFLOW_Y
+    bad = events & ((x >= SENSOR_SIZE[0]) | (y >= SENSOR_SIZE[1]))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DatasetError(f"{path}: malformed N-MNIST file: event {first} at (x={x[first]}, "
+                           f"y={y[first]}) lies outside the 34 x 34 sensor")
+    return tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+
+
+def bin_events(events, binning=Binning()):
+    """Frames (n_bins, 2, 34, 34) of one sample's events (tonic's ``ToFrame`` after the optional
+    ``Denoise`` and first-saccade selection): event counts per cell, or 0/1 if ``binning.binary``."""
+    import tonic.transforms as transforms
+
+    events = np.asarray(events)
+    if binning.denoise_us is not None and len(events):
+        events = transforms.Denoise(filter_time=binning.denoise_us)(events)
+    keep = events["t"] < binning.duration_us
+    if binning.first_saccade:
+        keep &= events["t"] < FIRST_SACCADE_US
+    events = events[keep]
+    frames = np.zeros((binning.n_bins, SENSOR_SIZE[2], SENSOR_SIZE[1], SENSOR_SIZE[0]),
+                      dtype=np.int16)
+    if len(events):
+        frames = transforms.ToFrame(sensor_size=SENSOR_SIZE, time_window=binning.bin_us,
+                                    start_time=0, end_time=binning.duration_us)(events)
+        if frames.shape[0] != binning.n_bins:  # tonic's slicing contract, checked, not assumed
+            raise RuntimeError(f"tonic ToFrame gave {frames.shape[0]} frames, expected "
+                               f"{binning.n_bins}")
+    return np.minimum(frames, 1) if binning.binary else frames
+
+
+@dataclass(frozen=True)
+class EventFrames:
+    """Binned samples, sparse: sample s owns entries ``offsets[s]:offsets[s + 1]`` of ``bins``
+    (uint16), ``units`` (uint16, 0..2311) and ``counts`` (uint16); ``labels`` (n,). Memory:
+    6 bytes per non-empty cell plus 8 per sample (:meth:`nbytes`)."""
+
+    offsets: np.ndarray
+    bins: np.ndarray
+    units: np.ndarray
+    counts: np.ndarray
+    labels: np.ndarray
+    binning: Binning
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in (self.offsets, self.bins, self.units, self.counts,
+                                      self.labels))
+
+    def dense(self, sample):
+        """The frames of one sample, (n_bins, 2312) — for tests and figures, not for training."""
+        out = np.zeros((self.binning.n_bins, N_UNITS), dtype=np.int16)
+        part = slice(self.offsets[sample], self.offsets[sample + 1])
+        out[self.bins[part], self.units[part]] = self.counts[part]
+        return out
+
+
+def frames_to_entries(frames):
+    """(bins, units, counts) of the non-empty cells of (n_bins, 2, 34, 34) frames, in (bin, unit)
+    order; unit = channel · 1156 + y · 34 + x."""
+    flat = np.asarray(frames).reshape(frames.shape[0], N_UNITS)
+    bins, units = np.nonzero(flat)
+    return bins.astype(np.uint16), units.astype(np.uint16), flat[bins, units].astype(np.uint16)
+
+
+def list_split(root, split):
+    """[(path, label)] of ``<root>/<split>/<digit>/*.bin``, sorted by label then file name. A
+    missing split folder, a label folder that is not a single digit, or a split without any
+    ``.bin`` file is a :class:`DatasetError`."""
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: N-MNIST split folder not found (expected "
+                           f"{Path(root)}/{split}/<label>/<id>.bin)")
+    files = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_dir():
+            continue
+        if not (len(entry.name) == 1 and entry.name.isdigit()):
+            raise DatasetError(f"{entry}: N-MNIST label folder must be a digit 0-9, got "
+                               f"{entry.name!r}")
+        files += [(path, int(entry.name)) for path in sorted(entry.glob("*.bin"))]
+    if not files:
+        raise DatasetError(f"{folder}: no N-MNIST .bin files in its label folders")
+    return files
+
+
+def load_nmnist_split(root, split, binning=Binning(), limit=None):
+    """Read and bin the first ``limit`` files (in :func:`list_split` order) of a split."""
+    files = list_split(root, split)
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            raise DatasetError(f"{split.lower()} limit must be a positive integer, got {limit!r}")
+        if limit > len(files):
+            raise DatasetError(f"{split.lower()} limit {limit} exceeds the {len(files)} files in "
+                               f"{Path(root) / split}")
+        files = files[:limit]
+    offsets, parts = [0], []
+    for path, _ in files:
+        entries = frames_to_entries(bin_events(read_nmnist_file(path), binning))
+        parts.append(entries)
+        offsets.append(offsets[-1] + len(entries[0]))
+    stack = [np.concatenate([p[k] for p in parts]) for k in range(3)]
+    return EventFrames(np.asarray(offsets, dtype=np.int64), *stack,
+                       np.asarray([label for _, label in files], dtype=np.int64), binning)
+
+
+def locate_nmnist(data_dir):
+    """The N-MNIST root under ``data_dir``: the directory itself when it holds ``Train/``, else
+    its ``nmnist/`` sub-directory."""
+    base = Path(os.path.expanduser(str(data_dir)))
+    for candidate in (base, base / "nmnist"):
+        if (candidate / SPLITS[0]).is_dir() or (candidate / SPLITS[1]).is_dir():
+            return candidate
+    if not base.is_dir():
+        raise DatasetError(f"{base}: data directory does not exist")
+    raise DatasetError(f"{base}: no N-MNIST here (expected Train/ and Test/ folders of "
+                       f"<label>/<id>.bin files, in it or in its nmnist/ sub-directory)")
