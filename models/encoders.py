@@ -15,12 +15,22 @@ x̂ decays between steps as ``dx̂/dt = −x̂ / τ_c`` (exact integration; τ_c
 ``pixel_expression`` is any Brian2 expression for p_i; the protocol passes a 2-D ``TimedArray``
 lookup indexed by the slot's data row, so one run presents a whole epoch.
 
+Event input (N-MNIST, :mod:`plausigrad.protocols.event_data`) uses the same sources: p_i is then
+0 or 1, the binned event of unit i in the current step (:func:`packed_event_expression`), and
+with r_in = 1 every event is a spike and nothing else is (a draw u < 1 always holds). The events
+of a sample are bit-packed into its data row, ``PACKED_BITS`` cells per float64 word (cell
+k = bin · n_units + i is bit k mod 52 of word k // 52; float64 holds integers below 2**53
+exactly): 2312 units × 60 bins take 2668 words, 21 KB per sample, instead of a dense
+(bins × units) row.
+
 ==========  ======  =======  ==============================================
 parameter   symbol  default  meaning
 ==========  ======  =======  ==============================================
 input_rate  r_in    1.0      spike probability per step of a white pixel
 ==========  ======  =======  ==============================================
 """
+
+from dataclasses import dataclass
 
 from brian2 import NeuronGroup
 
@@ -85,3 +95,35 @@ def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
     layer.group.run_regularly(INPUT_STEP, when="groups", order=-2, name=f"{name}_before_decay")
     layer.group.state_updater.order = -1
     return layer
+
+
+#: Cells per float64 word of a packed event row (:func:`packed_event_expression`).
+PACKED_BITS = 52
+
+
+def packed_event_expression(table, row_time, n_units, n_bins, step="step_in_slot"):
+    """Brian2 expression (0 or 1) for the event of input unit ``i`` in the current step, read
+    from the bit-packed row of the slot's sample in the 2-D ``TimedArray`` ``table``
+    (``table(row_time, word)``). ``step`` is the bin the step presents (an integer expression;
+    the schedule's ``step_in_slot`` by default); bins outside [0, n_bins) have no events.
+    Bit b of word w is 1 iff (w / 2**b) mod 2 ≥ 1: the division by a power of 2 and the float
+    remainder are exact in float64, and no step converts a 52-bit value to an integer (a floor
+    would, on the numpy target, and overflow).
+    """
+    cell = f"(clip({step}, 0, {n_bins - 1}) * {n_units} + i)"
+    word = f"{table}({row_time}, {cell} // {PACKED_BITS})"
+    bit = f"({cell} % {PACKED_BITS})"
+    return (f"int({step} >= 0 and {step} < {n_bins} and "
+            f"({word} / 2.0**{bit}) % 2 >= 1)")
+
+
+@dataclass(frozen=True)
+class PackedEvents:
+    """The input encoding of bit-packed binned events (``input_encoding`` of the engine's
+    ``Simulator``): ``n_units`` inputs, ``n_bins`` bins per sample."""
+
+    n_units: int
+    n_bins: int
+
+    def expression(self, table, row_time, step="step_in_slot"):
+        return packed_event_expression(table, row_time, self.n_units, self.n_bins, step)

@@ -68,12 +68,18 @@ class Simulator:
         Sleep blocks in the training part of each run (only for rules that use sleep).
     images : ndarray (n_rows, n_input), values in [0, 1]
         All rows a run can present: the first ``n_train`` are training rows, the rest evaluation.
+        With ``input_encoding`` the rows are that encoding's (e.g. bit-packed event frames).
     labels : ndarray (n_rows,)
     n_train, n_eval : int
         Slots per run; fixed for the lifetime of the compiled binary.
     device : :class:`~plausigrad.protocols.devices.Device` or {"runtime", "cpp", "cuda"}
         Where it runs: the device owns activation, the build (its ``build_directory`` is keyed
         by the caller on everything that changes the code), seeding and the results folders.
+    input_encoding : optional
+        How a row becomes the input's p_i: None (default) reads ``pixels(row, i)``; an object
+        with ``expression(table, row_time, step)`` (e.g.
+        :class:`~plausigrad.models.encoders.PackedEvents`) gives the expression, read at the
+        bin the rule's :attr:`~plausigrad.rules.base.LearningRule.event_input_step` names.
     recorders : sequence of :class:`~plausigrad.protocols.recorders.Recorder`, optional
         What else the run records (:mod:`plausigrad.protocols.recorders`: ``Probes`` for figures,
         ``Snapshots`` for alignment tracking); part of the compiled network. The output counts
@@ -81,13 +87,14 @@ class Simulator:
     """
 
     def __init__(self, rule, layer_sizes, windows, sleep, images, labels, n_train, n_eval, *,
-                 device="cpp", recorders=()):
+                 device="cpp", recorders=(), input_encoding=None):
         rule.check_windows(windows, len(layer_sizes) - 1)
         self.rule, self.layer_sizes, self.windows = rule, tuple(layer_sizes), windows
         self.sleep = sleep
         self.images = np.ascontiguousarray(images, dtype=np.float64)
         self.labels = np.asarray(labels, dtype=np.float64)
         self.n_train, self.n_eval = n_train, n_eval
+        self.input_encoding = input_encoding
         self.device = as_device(device)
         self.recorders = [OutputCounts(), SleepCycles(), *recorders]
         if (self.device.kind == "runtime" and self.device.runtime_target == "numpy"
@@ -114,7 +121,9 @@ class Simulator:
         row_time = "slot_row(t) * slot_duration"
         ctx = NetworkContext(
             layer_sizes=self.layer_sizes,
-            pixel_expression=f"pixels({row_time}, i)",
+            pixel_expression=(f"pixels({row_time}, i)" if self.input_encoding is None else
+                              self.input_encoding.expression("pixels", row_time,
+                                                             self.rule.event_input_step)),
             target_expression=f"int(i == int(labels({row_time}) + 0.5))",
             schedule_equations=schedule_equations(),
             slot_duration=self.slot_duration)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from plausigrad.models.encoders import PACKED_BITS
 from plausigrad.protocols.datasets import DatasetError
 
 #: Sensor size as tonic names it: (width x, height y, polarities).
@@ -219,3 +220,21 @@ def locate_nmnist(data_dir):
         raise DatasetError(f"{base}: data directory does not exist")
     raise DatasetError(f"{base}: no N-MNIST here (expected Train/ and Test/ folders of "
                        f"<label>/<id>.bin files, in it or in its nmnist/ sub-directory)")
+
+
+def pack_frames(frames, samples=None):
+    """Bit-packed rows (n, ceil(n_bins · 2312 / 52)) float64 of binary :class:`EventFrames`, the
+    layout :func:`plausigrad.models.encoders.packed_event_expression` reads (cell
+    k = bin · 2312 + unit is bit k mod 52 of word k // 52). ``samples``: which rows (default
+    all). Counts are not packed: binary frames only."""
+    if not frames.binning.binary:
+        raise DatasetError("event input to the network needs binary frames (Binning(binary=True))")
+    samples = np.arange(len(frames)) if samples is None else np.asarray(samples)
+    words = -(-frames.binning.n_bins * N_UNITS // PACKED_BITS)
+    packed = np.zeros((len(samples), words), dtype=np.float64)
+    powers = 2.0 ** np.arange(PACKED_BITS)
+    for row, s in enumerate(samples):
+        part = slice(frames.offsets[s], frames.offsets[s + 1])
+        cells = frames.bins[part].astype(np.int64) * N_UNITS + frames.units[part]
+        np.add.at(packed[row], cells // PACKED_BITS, powers[cells % PACKED_BITS])
+    return packed

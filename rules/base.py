@@ -142,6 +142,8 @@ class LearningRule:
                             builder finds each array of :meth:`state_layout` (owner kinds:
                             ``"layer"`` l, ``"weights"`` W^l, ``"feedback"`` into layer l)
     ``learning_rate_variables``  the same for the keys of :meth:`learning_rate_values`
+    ``event_input_step``    Brian2 integer expression: the bin of event input a step presents
+                            (default ``step_in_slot``: the slot plays the sample's bins once)
     ======================  =====================================================================
 
     Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
@@ -163,6 +165,7 @@ class LearningRule:
     state_variables = {"W": ("weights", "w")}
     learning_rate_variables = {"W": ("weights", "learning_rate"),
                                "b": ("layer", "bias_learning_rate")}
+    event_input_step = "step_in_slot"
 
     def __init__(self, params=None):
         if params is None:

@@ -298,6 +298,9 @@ class EMSTDP(LearningRule):
     #: own profile's (:data:`PROFILE_WINDOWS`)
     default_windows = PROFILE_WINDOWS["published"]
     alignment_plugin = "plausigrad.analysis.emstdp_alignment:EMSTDPAlignment"
+    #: Event input: both phases present the sample's bins from bin 0 (the stimulus is shown in
+    #: both, as the static image is) [OURS: the code has static images only].
+    event_input_step = "step_in_slot - forward_steps * int(step_in_slot >= forward_steps)"
 
     def __init__(self, params=None):
         super().__init__(params)

@@ -1,0 +1,127 @@
+"""Event input in the compiled run: N-MNIST-style binned frames, bit-packed into the data rows
+(:func:`plausigrad.protocols.event_data.pack_frames`), enter every rule's input layer as spikes
+that equal the frames exactly (input rate 1): in every TRAIN and EVAL slot, at the bin the
+rule's ``event_input_step`` names, inside the rule's stimulus window, and nowhere else (no input
+in sleep slots). Numpy runtime target (no compile) for the four rule profiles; the same check on
+C++ standalone is ``slow``."""
+
+import numpy as np
+import pytest
+
+from plausigrad.models.encoders import PackedEvents
+from plausigrad.protocols.devices import Device
+from plausigrad.protocols.engine import Simulator
+from plausigrad.protocols.event_data import (N_UNITS, Binning, EventFrames, bin_events,
+                                             frames_to_entries, pack_frames)
+from plausigrad.protocols.recorders import Probes
+from plausigrad.protocols.schedule import SleepSchedule, Windows
+from plausigrad.rules.registry import make_rule
+
+N_BINS = 12
+SIZES = (N_UNITS, 6, 4)
+N_TRAIN, N_EVAL = 3, 2
+
+
+def synthetic_frames(n_samples, seed=0):
+    """Binary frames of random events (~3 % of the cells), through the real binning."""
+    rng = np.random.default_rng(seed)
+    binning = Binning(bin_us=1000, n_bins=N_BINS)
+    parts, offsets = [], [0]
+    for _ in range(n_samples):
+        n = 900
+        events = np.zeros(n, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+        events["x"], events["y"] = rng.integers(0, 34, n), rng.integers(0, 34, n)
+        events["t"] = np.sort(rng.integers(0, 14_000, n))  # some beyond the last bin
+        events["p"] = rng.integers(0, 2, n)
+        parts.append(frames_to_entries(bin_events(events, binning)))
+        offsets.append(offsets[-1] + len(parts[-1][0]))
+    stack = [np.concatenate([p[k] for p in parts]) for k in range(3)]
+    return EventFrames(np.array(offsets), *stack, rng.integers(0, 4, n_samples), binning)
+
+
+#: rule, its parameters, windows, sleep schedule, and its stimulus: which steps of a TRAIN /
+#: EVAL slot carry input, and the bin a step presents.
+CASES = {
+    "biograd-reconstruction": ("biograd", {"batch_size": 1}, Windows(N_BINS, 4),
+                               SleepSchedule(every_samples=2, slots=2)),
+    "biograd-published": ("biograd", {"profile": "published", "batch_size": 1,
+                                      "soft_error_step": 4, "sleep_steps": 8},
+                          Windows(N_BINS, 4), SleepSchedule(every_samples=2, slots=2)),
+    "emstdp-published": ("emstdp", {"batch_size": 1}, Windows(N_BINS, N_BINS), None),
+    "ssnnbp": ("ssnnbp", {}, Windows(N_BINS, 3), None),
+}
+
+
+def expected_steps(case, windows, kind):
+    """[(step in slot, bin)] where the rule presents input, for a TRAIN or EVAL slot."""
+    if case.startswith("emstdp"):  # both phases of TRAIN, the whole EVAL slot; bins per phase
+        return [(s, s - windows.forward_steps * (s >= windows.forward_steps))
+                for s in range(windows.slot_steps)]
+    return [(s, s) for s in range(windows.forward_steps)]
+
+
+def run_case(case, device):
+    rule_name, params, windows, sleep = CASES[case]
+    rule = make_rule(rule_name, params)
+    frames = synthetic_frames(N_TRAIN + N_EVAL)
+    rows = pack_frames(frames)
+    labels = frames.labels
+    sim = Simulator(rule, SIZES, windows, sleep, rows, labels, N_TRAIN, N_EVAL, device=device,
+                    recorders=[Probes({})], input_encoding=PackedEvents(N_UNITS, N_BINS))
+    state = rule.initial_state(SIZES, np.random.default_rng(1))
+    record = sim.run(state, np.array([2, 0, 1]), 3, rule.learning_rate_values(len(SIZES) - 1))
+    return frames, windows, record
+
+
+def check_spikes_equal_frames(case, frames, windows, record):
+    from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN
+    slot = windows.slot_steps
+    i, t = record.spikes["input"]
+    raster = np.zeros((len(record.kinds) * slot, N_UNITS), dtype=int)
+    np.add.at(raster, (t[t < len(raster)], i[t < len(raster)]), 1)
+    checked = 0
+    for s, (kind, row) in enumerate(zip(record.kinds, record.rows)):
+        got = raster[s * slot:(s + 1) * slot]
+        if kind == SLEEP:
+            assert got.sum() == 0, f"input spikes in sleep slot {s}"
+            continue
+        assert kind in (TRAIN, EVAL)
+        expected = np.zeros_like(got)
+        dense = frames.dense(row)
+        for step, b in expected_steps(case, windows, kind):
+            if 0 <= b < N_BINS:
+                expected[step] = dense[b]
+        np.testing.assert_array_equal(got, expected, err_msg=f"{case}: slot {s} (row {row})")
+        checked += int(expected.sum())
+    assert checked > 1000  # the frames are not empty
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_event_input_spikes_equal_the_binned_frames(case):
+    frames, windows, record = run_case(case, Device("runtime", runtime_target="numpy"))
+    if CASES[case][3] is not None:  # the "no input in sleep" check has slots to look at
+        from plausigrad.models.schedule_signals import SLEEP
+        assert (record.kinds == SLEEP).any()
+    check_spikes_equal_frames(case, frames, windows, record)
+
+
+def test_packing_round_trip_and_size():
+    """Every cell of the packed rows decodes (numpy, the expression's arithmetic) to the frames;
+    2312 units × 60 bins pack into 2668 float64 words (21 344 bytes) per sample."""
+    frames = synthetic_frames(4, seed=3)
+    rows = pack_frames(frames)
+    k = np.arange(N_BINS * N_UNITS)
+    for s in range(4):
+        word = rows[s][k // 52]
+        bits = np.floor(word / 2.0 ** (k % 52)) - 2 * np.floor(word / 2.0 ** (k % 52 + 1))
+        np.testing.assert_array_equal(bits.reshape(N_BINS, N_UNITS), frames.dense(s))
+    full = EventFrames(np.array([0, 0]), *(np.zeros(0, np.uint16),) * 3, np.zeros(1, int),
+                       Binning())
+    assert pack_frames(full).nbytes == 2668 * 8
+
+
+@pytest.mark.slow
+def test_event_input_on_cpp_standalone(tmp_path):
+    """The same equality on C++ standalone (BioGrad published: a full build)."""
+    case = "biograd-published"
+    check_spikes_equal_frames(case, *run_case(case, Device("cpp", build_directory=str(tmp_path))))
