@@ -169,7 +169,9 @@ def frames_to_entries(frames):
 
 
 def list_split(root, split):
-    """[(path, label)] of ``<root>/<split>/<digit>/*.bin``, sorted by label then file name. A
+    """[(path, label)] of ``<root>/<split>/<digit>/*.bin``, sorted by file name (then label):
+    N-MNIST numbers its files by the MNIST sample they record, so this is the dataset's own
+    order, with the labels interleaved (a limit takes the first N samples, not one digit). A
     missing split folder, a label folder that is not a single digit, or a split without any
     ``.bin`` file is a :class:`DatasetError`."""
     folder = Path(root) / split
@@ -183,10 +185,10 @@ def list_split(root, split):
         if not (len(entry.name) == 1 and entry.name.isdigit()):
             raise DatasetError(f"{entry}: N-MNIST label folder must be a digit 0-9, got "
                                f"{entry.name!r}")
-        files += [(path, int(entry.name)) for path in sorted(entry.glob("*.bin"))]
+        files += [(path, int(entry.name)) for path in entry.glob("*.bin")]
     if not files:
         raise DatasetError(f"{folder}: no N-MNIST .bin files in its label folders")
-    return files
+    return sorted(files, key=lambda item: (item[0].name, item[1]))
 
 
 def load_nmnist_split(root, split, binning=Binning(), limit=None):
