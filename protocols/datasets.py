@@ -76,8 +76,12 @@ MIRRORS = {
     ),
 }
 
+#: Image datasets (IDX files).
+IMAGE_DATASETS = tuple(PUBLISHED_MD5)
+#: Event datasets (:mod:`plausigrad.protocols.event_data`).
+EVENT_DATASETS = ("nmnist",)
 #: Supported dataset names.
-DATASET_NAMES = tuple(PUBLISHED_MD5)
+DATASET_NAMES = IMAGE_DATASETS + EVENT_DATASETS
 
 #: IDX magic numbers read by :func:`read_idx`: unsigned bytes with 3 (images) or 1 (labels) dims.
 IDX_IMAGES_MAGIC = 0x00000803  # 2051
@@ -226,7 +230,10 @@ class Dataset:
     """A classification dataset ready for the models.
 
     Images are float32 in [0, 1] with shape ``(n, 784)``; labels are int64 class indices.
-    ``source`` says where the data came from (directory, bundled subset, MD5 status).
+    ``source`` says where the data came from (directory, bundled subset, MD5 status). An event
+    dataset's rows are its samples' bit-packed frames and ``input_encoding`` says how the input
+    layer reads them (:class:`plausigrad.models.encoders.PackedEvents`); ``frames`` keeps the
+    sparse frames (:class:`plausigrad.protocols.event_data.EventFrames`, train then test).
     """
 
     name: str
@@ -235,10 +242,19 @@ class Dataset:
     test_images: np.ndarray = field(repr=False)
     test_labels: np.ndarray = field(repr=False)
     source: str = ""
+    input_encoding: object = None
+    frames: tuple = field(default=None, repr=False)
 
     def __post_init__(self):
         _check_pair(self.train_images, self.train_labels, "training", self.source or self.name)
         _check_pair(self.test_images, self.test_labels, "test", self.source or self.name)
+
+    @property
+    def n_inputs(self):
+        """Input units: pixels, or the event encoding's units."""
+        if self.input_encoding is not None:
+            return self.input_encoding.n_units
+        return self.train_images.shape[1]
 
     @property
     def num_train(self):
@@ -289,6 +305,17 @@ def _locate(name, data_dir):
     return directory, PUBLISHED_MD5[name], f"{name} ({origin})"
 
 
+def _event_data_dir(name, data_dir):
+    """``data_dir``, else ``$PLAUSIGRAD_DATA_DIR``: an event dataset is never bundled."""
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV)
+    if data_dir is None:
+        raise DatasetError(f"{name} is not bundled and needs a data directory: pass --data-dir "
+                           f"DIR or set {DATA_DIR_ENV} (fetch it with `plausigrad download "
+                           f"--dataset {name}`)")
+    return data_dir
+
+
 def _check_limit(limit, available, what, where, name):
     """Validate a sample limit; returns the number of samples to keep."""
     if limit is None:
@@ -323,8 +350,16 @@ def load_dataset(name="mnist", data_dir=None, verify_md5=True, train_limit=None,
     MD5 is checked against the published one (the bundled subset: against its manifest).
     ``train_limit`` / ``test_limit`` keep the first N samples (N must not exceed what is there).
     Raises :class:`DatasetError` with one clear line on any problem.
+
+    ``nmnist`` reads the original N-MNIST layout under the data directory (or its ``nmnist/``)
+    and bins it with the default :class:`~plausigrad.protocols.event_data.Binning` (no
+    checksums: the release has per-file data only, checked for structure).
     """
     _check_name(name)
+    if name in EVENT_DATASETS:
+        from plausigrad.protocols.event_data import load_event_dataset
+        return load_event_dataset(_event_data_dir(name, data_dir), train_limit=train_limit,
+                                  test_limit=test_limit)
     directory, expected_md5s, description = _locate(name, data_dir)
     missing = [str(directory / f) for f in FILENAMES.values() if not (directory / f).is_file()]
     if missing:
@@ -386,6 +421,9 @@ def download(name, dest_dir, base_urls=None, *, timeout=60.0):
     :class:`DatasetError` lists what each mirror did. Returns the four paths.
     """
     _check_name(name)
+    if name in EVENT_DATASETS:
+        from plausigrad.protocols.event_data import download_nmnist
+        return download_nmnist(dest_dir)
     if base_urls is None:
         base_urls = MIRRORS[name]
     elif isinstance(base_urls, str):

@@ -240,3 +240,41 @@ def pack_frames(frames, samples=None):
         cells = frames.bins[part].astype(np.int64) * N_UNITS + frames.units[part]
         np.add.at(packed[row], cells // PACKED_BITS, powers[cells % PACKED_BITS])
     return packed
+
+
+def load_event_dataset(data_dir, binning=Binning(), train_limit=None, test_limit=None):
+    """N-MNIST as a :class:`~plausigrad.protocols.datasets.Dataset` for the engine: rows are the
+    bit-packed frames (:func:`pack_frames`), ``input_encoding`` a
+    :class:`~plausigrad.models.encoders.PackedEvents` of 2312 units and ``binning.n_bins``
+    bins, ``frames`` the sparse (train, test) frames."""
+    from plausigrad.models.encoders import PackedEvents
+    from plausigrad.protocols.datasets import Dataset
+
+    root = locate_nmnist(data_dir)
+    train = load_nmnist_split(root, SPLITS[0], binning, train_limit)
+    test = load_nmnist_split(root, SPLITS[1], binning, test_limit)
+    cells = (len(train.units) + len(test.units)) / max(len(train) + len(test), 1)
+    return Dataset(
+        name="nmnist", train_images=pack_frames(train), train_labels=train.labels,
+        test_images=pack_frames(test), test_labels=test.labels,
+        source=(f"nmnist at {root} ({len(train)} train / {len(test)} test samples; "
+                f"{binning.n_bins} {'binary ' if binning.binary else ''}bins of "
+                f"{binning.bin_us / 1000:g} ms, {cells:.0f} events per sample)"),
+        input_encoding=PackedEvents(N_UNITS, binning.n_bins), frames=(train, test))
+
+
+def download_nmnist(dest_dir):
+    """Fetch N-MNIST with tonic's downloader into ``dest_dir`` (``tonic.datasets.NMNIST``
+    downloads and extracts both splits); returns the N-MNIST root. Offline or a failed download:
+    one line."""
+    import tonic
+
+    dest = Path(os.path.expanduser(str(dest_dir)))
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            tonic.datasets.NMNIST(save_to=str(dest), train=train)
+    except Exception as err:  # network, disk, archive errors of any library: one line
+        raise DatasetError(" ".join(f"could not download nmnist into {dest}: "
+                                    f"{type(err).__name__}: {err}".split())) from None
+    return [locate_nmnist(dest / "NMNIST")]

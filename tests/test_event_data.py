@@ -121,3 +121,19 @@ def test_shared_subset_loads_sparse_frames_equal_to_each_files_binning():
     assert 0 < per_sample < 60 * N_UNITS  # sparse: far below one byte per dense cell
     with pytest.raises(DatasetError, match="test limit 101 exceeds the 100 files"):
         load_nmnist_split(SHARED_NMNIST, "Test", limit=101)
+
+
+@pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="../shared/data/nmnist not present")
+def test_load_dataset_nmnist_gives_packed_rows_and_the_encoding(monkeypatch):
+    from plausigrad.protocols.datasets import load_dataset
+    from plausigrad.protocols.event_data import pack_frames
+    data = load_dataset("nmnist", data_dir=str(SHARED_NMNIST.parent), train_limit=6,
+                        test_limit=3)
+    assert (data.num_train, data.num_test, data.n_inputs) == (6, 3, N_UNITS)
+    assert data.input_encoding.n_bins == 60 and data.train_images.shape == (6, 2668)
+    train, test = data.frames
+    np.testing.assert_array_equal(data.train_images, pack_frames(train))
+    np.testing.assert_array_equal(data.test_labels, test.labels)
+    monkeypatch.delenv("PLAUSIGRAD_DATA_DIR", raising=False)
+    with pytest.raises(DatasetError, match="nmnist is not bundled and needs a data directory"):
+        load_dataset("nmnist")
