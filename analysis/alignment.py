@@ -313,6 +313,16 @@ def probe_set(config, size):
     return dataset.test_images, dataset.test_labels
 
 
+def check_probe_size(config, size):
+    """Raise :class:`ConfigurationError` when the probe set (the first ``size`` test samples of
+    the run's dataset) is larger than the dataset's test set."""
+    from plausigrad.protocols.datasets import load_dataset
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, train_limit=1)
+    if size > dataset.num_test:
+        raise ConfigurationError(f"probe size {size} exceeds the {dataset.num_test} test samples "
+                                 f"of {config.dataset}; lower --probe-size")
+
+
 def measure_snapshots(request):
     """Measure every snapshot named in ``request`` (a dict, see :class:`AlignmentTracker`)."""
     from plausigrad.protocols.schedule import Windows
@@ -345,6 +355,7 @@ class AlignmentTracker:
 
     def __init__(self, config, out_dir, *, probe_size=64, seed=1, log=print):
         require_positive("probe set size", probe_size)
+        check_probe_size(config, probe_size)  # before training, not after the first epoch
         self.config, self.out_dir = config, out_dir
         self.probe_size, self.seed, self.log = probe_size, seed, log
 

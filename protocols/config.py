@@ -28,6 +28,7 @@ import os
 import tomllib
 
 from plausigrad.models.errors import ConfigurationError
+from plausigrad.protocols.rundir import atomic_write
 
 CONFIG_FILE = "config.toml"
 
@@ -92,9 +93,5 @@ def to_toml(config, header=""):
 
 def write_config(directory, config, header=""):
     """Write ``config.toml`` into ``directory`` (atomically) and return its path."""
-    path = os.path.join(directory, CONFIG_FILE)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(to_toml(config, header))
-    os.replace(tmp, path)
-    return path
+    text = to_toml(config, header).encode()
+    return atomic_write(os.path.join(directory, CONFIG_FILE), lambda handle: handle.write(text))

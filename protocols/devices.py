@@ -215,20 +215,91 @@ class Device:
             raise DeviceError("insert_seed is for standalone devices; seed the runtime "
                               "device with brian2.seed()")
 
-    def run_standalone(self, run_args):
+    def run_standalone(self, run_args, labels=None):
         """Run the compiled binary once with ``run_args``, writing into this process's own
         ``results_<pid>`` folder (so runs that share a build can run side by side); the folders
-        of processes that are gone are removed first."""
+        of processes that are gone are removed first.
+
+        The binary's standard error goes into ``stderr.txt`` of the results folder. A binary
+        that cannot read a value or an array it is given only says so there (``Error reading
+        'inf': file size -1 does not match expected size 8``) and goes on with its compile-time
+        value; any such complaint, and a failed run, is a :class:`DeviceError` that names the
+        variable (:func:`binary_complaint`; ``labels`` maps ``run_args`` keys to the names
+        used there, e.g. the learned-state name ``W1`` for a synapse group's weights)."""
+        from brian2 import prefs
         from brian2.devices.device import get_device
         active = get_device()
         remove_orphaned_results(active.project_dir)
-        active.run(results_directory=f"results_{os.getpid()}", run_args=run_args,
-                   with_output=False)
+        results = f"results_{os.getpid()}"
+        stderr_path = os.path.join(active.project_dir, results, "stderr.txt")
+        command = prefs.devices.cpp_standalone.run_cmd_unix
+        command = [command] if isinstance(command, str) else list(command)
+        # sh runs the binary in its own place (exec: same pid), its stderr into the file
+        prefs.devices.cpp_standalone.run_cmd_unix = [
+            "/bin/sh", "-c", 'exec "$0" "$@" 2>"$PLAUSIGRAD_STDERR"', *command]
+        os.environ["PLAUSIGRAD_STDERR"] = stderr_path
+        try:
+            active.run(results_directory=results, run_args=run_args, with_output=False)
+            failed = None
+        except RuntimeError as exc:
+            failed = exc
+        finally:
+            prefs.devices.cpp_standalone.run_cmd_unix = command if len(command) > 1 else command[0]
+            os.environ.pop("PLAUSIGRAD_STDERR", None)
+        complaint = binary_complaint(_read_text(stderr_path), _run_arg_names(run_args, labels))
+        if complaint or failed:
+            self.release_results()
+            raise DeviceError(complaint or f"the compiled binary failed ({failed}); nothing "
+                              "of this run was kept")
 
     def release_results(self):
         """Remove the results folder of the last run (once its values have been read)."""
         from brian2.devices.device import get_device
         shutil.rmtree(get_device().results_dir, ignore_errors=True)
+
+
+def _read_text(path):
+    try:
+        with open(path, errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _run_arg_names(run_args, labels=None):
+    """``{text the binary is given: variable name}`` for the entries of a ``run_args`` dict: a
+    single value appears as its ``repr`` on the command line, an array as a file
+    ``static_arrays/init_<group>_<name>_<md5>.dat`` (Brian2's ``device.run``). The name is
+    ``labels[key]`` where given, else Brian2's ``group.variable``."""
+    import numpy as np
+    names = {}
+    for key, value in (run_args or {}).items():
+        owner = getattr(key, "group_name", None)
+        name = (labels or {}).get(key) or (f"{owner}.{key.name}" if owner else key.name)
+        values = np.asarray(value)
+        if values.size == 1:
+            names[repr(values.item())] = name
+        names[f"init_{owner}_{key.name}_" if owner else f"init_{name}_values_"] = name
+    return names
+
+
+def binary_complaint(stderr, names=None):
+    """One line for what a standalone binary wrote to its standard error, or None if nothing.
+
+    ``names`` maps a text that may appear in a complaint (a value, an array file name; see
+    :func:`_run_arg_names`) to the variable it was given for, which the line then names."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = lines[0]
+    variable = next((name for text, name in (names or {}).items()
+                     if f"'{text}'" in first or text in first and text.startswith("init_")),
+                    None)
+    more = f" (and {len(lines) - 1} more lines)" if len(lines) > 1 else ""
+    if variable:
+        return (f"the compiled binary could not read the value given for {variable}: {first}"
+                f"{more}; nothing of this run was kept")
+    return f"the compiled binary reported: {first}{more}; nothing of this run was kept"
 
 
 def as_device(device):

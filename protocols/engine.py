@@ -31,7 +31,7 @@ import numpy as np
 from brian2 import (Network, NeuronGroup, TimedArray, defaultclock, device, second,
                     seed as brian_seed)
 
-from plausigrad.models.errors import ConfigurationError
+from plausigrad.models.errors import ConfigurationError, require_finite
 from plausigrad.models.clock import STEP
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
@@ -169,7 +169,11 @@ class Simulator:
         """Run one epoch (training slots in ``train_order``, then evaluation); returns a record.
 
         ``learning_rates`` maps state names (``W1``, ``b1``, ...) to learning-rate values.
+        ``state`` must hold the arrays of the rule's layout, of their shapes, and finite, and
+        the learning rates must be finite numbers (:meth:`check_inputs`): a compiled binary
+        would otherwise keep its compile-time values and run without a word.
         """
+        self.check_inputs(state, learning_rates)
         timeline = self.timeline(train_order)
         if self.device.standalone:
             started = self._run_standalone(timeline, state, seed, learning_rates)
@@ -180,6 +184,14 @@ class Simulator:
         if self.device.standalone:
             self.device.release_results()
         return record
+
+    def check_inputs(self, state, learning_rates):
+        """Raise :class:`ConfigurationError` unless ``state`` fits the network
+        (:meth:`~plausigrad.rules.base.LearningRule.check_state`) and every learning rate is a
+        finite number."""
+        self.rule.check_state(state, self.layer_sizes)
+        for name, value in learning_rates.items():
+            require_finite(f"learning rate of {name}", value)
 
     def _run_runtime(self, timeline, state, seed, learning_rates):
         self.device.activate()
@@ -232,12 +244,17 @@ class Simulator:
         h = self._handles
         run_args = {h["slot_kind"]: timeline.kinds, h["slot_row"]: timeline.rows,
                     h["rng"].rng_seed: int(seed)}
+        labels = {}
         for name, view in self._state_views().items():
             run_args[view] = self._flat(name, state[name])
+            labels[view] = name
         for name, (owner, variable) in h["built"].learning_rates.items():
-            run_args[getattr(owner, variable)] = float(learning_rates[name])
+            view = getattr(owner, variable)
+            run_args[view] = float(learning_rates[name])
+            labels[view] = f"the learning rate of {name}"
         started = time.perf_counter()
-        self.device.run_standalone(run_args)  # results in its own folder, released in run()
+        # results in its own folder, released in run(); any complaint of the binary raises
+        self.device.run_standalone(run_args, labels=labels)
         return started
 
     def _collect(self, timeline, elapsed):

@@ -11,20 +11,24 @@ run further when only ``epochs`` grew (the learning-rate schedule goes on from t
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from plausigrad.models.errors import ConfigurationError, require_choice, require_positive
+from plausigrad.models.errors import (ConfigurationError, require_choice, require_finite_fields,
+                                      require_positive)
 from plausigrad.models.parameters import param
 from plausigrad.protocols.angles import angle_degrees
-from plausigrad.protocols.checkpoint import (CheckpointError, load_checkpoint, restore_rng,
-                                             save_checkpoint, write_json)
+from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, read_checkpoint,
+                                             restore_rng, save_checkpoint)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
+from plausigrad.protocols.resources import check_resources, epoch_slots
+from plausigrad.protocols.rundir import open_run_directory
 from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.registry import make_rule, rule_names
 
@@ -78,18 +82,37 @@ class RunConfig:
                 object.__setattr__(self, "sleep_every", every)
             if self.sleep_slots is None:
                 object.__setattr__(self, "sleep_slots", slots)
+        require_finite_fields(self)
+        if not self.hidden:
+            raise ConfigurationError("hidden needs at least one layer size")
         for size in self.hidden:
             require_positive("hidden layer size", size)
         require_positive("epochs", self.epochs)
         require_positive("learning-rate decay", self.lr_decay)
         if self.track_alignment is not None:
             require_positive("alignment tracking interval (samples)", self.track_alignment)
-        if self.threads < 0:
-            raise ConfigurationError(f"threads must be >= 0, got {self.threads}")
+        for name in ("epochs", "threads", "seed", "sleep_every", "sleep_slots",
+                     "track_alignment"):
+            _require_count(name, getattr(self, name))
+        try:
+            growth = self.lr_decay ** self.epochs
+        except OverflowError:
+            growth = math.inf
+        if not math.isfinite(growth):
+            raise ConfigurationError(f"learning-rate decay {self.lr_decay!r} over {self.epochs} "
+                                     "epochs overflows the learning rates")
         rule.check_windows(Windows(self.forward_steps, self.feedback_steps), len(self.hidden) + 1)
 
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)
+
+    def check_data(self, rule, n_train, n_test):
+        """Raise :class:`ConfigurationError` when the data cannot carry this run: a mini-batch
+        larger than the training set never completes (no weight would ever change)."""
+        if rule.batch_size > n_train:
+            raise ConfigurationError(f"batch size {rule.batch_size} exceeds the {n_train} "
+                                     "training samples: no weight would ever be updated; lower "
+                                     "--batch-size or raise --train-limit")
 
     def make_rule(self):
         return make_rule(self.rule, self.rule_params)
@@ -120,6 +143,27 @@ class RunConfig:
 
     def to_json(self):
         return json.loads(json.dumps(asdict(self), default=str))
+
+
+def _require_count(name, value):
+    """A non-negative integer (None passes: "automatic"); ``--seed -1`` is refused here."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigurationError(f"{name.replace('_', ' ')} must be an integer, got {value!r}")
+    if value < 0:
+        raise ConfigurationError(f"{name.replace('_', ' ')} must be >= 0, got {value!r}")
+
+
+def _json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON null: undefined)."""
+    if isinstance(value, dict):
+        return {key: _json_safe(entry) for key, entry in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(entry) for entry in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def build_key(config, rule, n_train, n_eval):
@@ -170,36 +214,64 @@ def _resolved_rule(config_json):
 def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None):
     """Train ``config`` for ``config.epochs`` epochs, writing metrics and checkpoints to ``out_dir``.
 
+    Before any work, ``out_dir`` is prepared, probed for writing and locked for this run
+    (:func:`plausigrad.protocols.rundir.open_run_directory`), the checkpoint to resume is
+    checked whole, and the run is checked against the data and the machine
+    (:meth:`RunConfig.check_data`, :func:`plausigrad.protocols.resources.check_resources`).
+    After every epoch, its checkpoint and the metrics are written as one unit
+    (:func:`plausigrad.protocols.checkpoint.save_checkpoint`).
+
     ``epoch_hook(epoch, record, state, n_train)``, if given, runs after every epoch's simulation
     (``epoch`` counts from 0; ``record`` is the :class:`EpochRecord`, with state snapshots when
     ``config.track_alignment`` is set); the dict it returns is merged into the epoch's metrics.
     Returns the list of per-epoch metric dicts (including those of resumed epochs).
     """
+    with open_run_directory(out_dir):
+        return _train_locked(config, out_dir, resume, log, build_root, epoch_hook)
+
+
+def _resume_point(config, out_dir):
+    """(rng, finished epochs, history, state) of the checkpoint in ``out_dir``, refused when it
+    was written by another configuration."""
+    meta, state, metrics = read_checkpoint(out_dir)
+    if not _same_run(meta["config"], config.to_json(), meta["epoch"]):
+        raise CheckpointError(f"checkpoint in {out_dir} was written by a different "
+                              "configuration; start a new output directory or drop --resume")
+    history = metrics["epochs"][:meta["epoch"]] if metrics is not None else []
+    return restore_rng(meta), meta["epoch"], history, state
+
+
+def _check_checkpoint_state(rule, state, sizes, where):
+    """:meth:`LearningRule.check_state` for a loaded checkpoint, as a :class:`CheckpointError`."""
+    try:
+        rule.check_state(state, sizes, where=f"checkpoint in {where}")
+    except ConfigurationError as exc:
+        raise CheckpointError(f"{exc}; it was not written by this rule and network: start a "
+                              "new --out") from None
+
+
+def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
     from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
     from plausigrad.protocols.recorders import Snapshots
     rule = config.make_rule()
+    if resume:
+        rng, first_epoch, history, state = _resume_point(config, out_dir)
+    elif has_checkpoint(out_dir):
+        raise CheckpointError(f"{out_dir} already holds a checkpoint; use --resume to "
+                              "continue it or choose another --out")
     dataset, images, labels = _data(config)
     n_train, n_eval = dataset.num_train, dataset.num_test
     sizes = (images.shape[1], *config.hidden, 10)
-    metrics_path = os.path.join(out_dir, "metrics.json")
+    config.check_data(rule, n_train, n_eval)
+    check_resources(rule, sizes, config.windows(),
+                    epoch_slots(n_train, n_eval, config.sleep_schedule(rule)), len(images),
+                    threads=config.threads)
     if resume:
-        meta, state = load_checkpoint(out_dir)
-        if not _same_run(meta["config"], config.to_json(), meta["epoch"]):
-            raise CheckpointError(f"checkpoint in {out_dir} was written by a different "
-                                  "configuration; start a new output directory or drop --resume")
-        rng, first_epoch = restore_rng(meta), meta["epoch"]
-        history = []
-        if os.path.exists(metrics_path):
-            with open(metrics_path) as handle:
-                history = json.load(handle)["epochs"][:first_epoch]
+        _check_checkpoint_state(rule, state, sizes, out_dir)
         log(f"resuming {out_dir} after epoch {first_epoch}")
     else:
-        if os.path.exists(os.path.join(out_dir, "checkpoint.json")):
-            raise CheckpointError(f"{out_dir} already holds a checkpoint; use --resume to "
-                                  "continue it or choose another --out")
         rng = np.random.default_rng(config.seed)
         state, first_epoch, history = rule.initial_state(sizes, rng), 0, []
-    os.makedirs(out_dir, exist_ok=True)
     write_config(out_dir, config.resolved(),
                  header=f"plausigrad {config.rule}: resolved configuration of this run.\n"
                         f"Repeat it with: plausigrad train --config {CONFIG_FILE} --out DIR")
@@ -234,13 +306,14 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
         log(format_epoch(entry, dict(rule.feedback_pairs(sizes))))
         if epoch_hook is not None:
             entry.update(epoch_hook(epoch, record, state, n_train) or {})
-        history.append(entry)
+        history.append(_json_safe(entry))
         save_checkpoint(out_dir, epoch + 1, state, config.to_json(),
                         {"kind": "sgd", "learning_rate_factor": lr_factor,
-                         "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng)
-        write_json(metrics_path, {"config": config.to_json(), "rule": rule.describe(),
-                                  "loss": rule.loss.name, "layer_sizes": sizes,
-                                  "epochs": history})
+                         "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng,
+                        metrics={"config": config.to_json(), "rule": rule.describe(),
+                                 "loss": rule.loss.name, "layer_sizes": sizes,
+                                 "epochs": history},
+                        layer_sizes=sizes)
     return history
 
 
@@ -276,16 +349,20 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
              build_root=None):
     """Forward-only accuracy of a checkpoint on the test set."""
     from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
-    meta, state = load_checkpoint(checkpoint_dir)
+    meta, state, _ = read_checkpoint(checkpoint_dir)
     saved = dict(meta["config"])
-    overrides = {"device": device or saved["device"], "data_dir": data_dir or saved["data_dir"],
-                 "test_limit": test_limit if test_limit is not None else saved["test_limit"],
+    overrides = {"device": device or saved.get("device", "cpp"),
+                 "data_dir": data_dir or saved.get("data_dir"),
+                 "test_limit": test_limit if test_limit is not None else saved.get("test_limit"),
                  "train_limit": 1}
-    config = RunConfig(**{**saved, **overrides})
+    config = RunConfig.from_dict({**saved, **overrides},
+                                 source=f"the configuration of checkpoint {checkpoint_dir}")
     rule = config.make_rule()
     dataset, images, labels = _data(config)
     images, labels = images[1:], labels[1:]  # no training rows
     sizes = (images.shape[1], *config.hidden, 10)
+    _check_checkpoint_state(rule, state, sizes, checkpoint_dir)
+    check_resources(rule, sizes, config.windows(), epoch_slots(0, dataset.num_test), len(images))
     build_dir = os.path.join(build_root or default_build_root(),
                              f"eval-{build_key(config, rule, 0, dataset.num_test)}")
     simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,

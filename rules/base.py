@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from plausigrad.models.errors import ConfigurationError, require_positive
+from plausigrad.models.errors import ConfigurationError, require_finite_fields, require_positive
 from plausigrad.models.parameters import param
 from plausigrad.rules.builder import BuiltNetwork, NetworkContext, StateVariable, build_network
 
@@ -81,6 +81,7 @@ class RuleParameters:
                     object.__setattr__(self, f.name, f.type(**value))
                 except TypeError as exc:
                     raise ConfigurationError(f"bad {f.name} parameters: {exc}") from None
+        require_finite_fields(self)  # inf / NaN pass "> 0" checks of the subclasses otherwise
         object.__setattr__(self, "learning_rate",
                            positive_tuple(self.learning_rate_label, self.learning_rate))
         if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer))
@@ -261,6 +262,28 @@ class LearningRule:
     def initial_state(self, layer_sizes, rng):
         """Initial learned state: name -> numpy array shaped like ``StateVariable.shape``."""
         raise NotImplementedError
+
+    def check_state(self, state, layer_sizes, where="the learned state"):
+        """Raise :class:`ConfigurationError` unless ``state`` holds exactly the arrays of
+        :meth:`state_layout` for ``layer_sizes``, each of its shape and finite (a run must never
+        start from arrays a compiled binary would refuse, or from another network's)."""
+        layout = self.state_layout(tuple(layer_sizes))
+        missing = [name for name in layout if name not in state]
+        extra = sorted(set(state) - set(layout))
+        network = f"{self.name} {'-'.join(map(str, layer_sizes))}"
+        if missing or extra:
+            problem = (f"has no array {missing[0]}" if missing
+                       else f"has array {extra[0]}, which {network} does not have")
+            raise ConfigurationError(f"{where} {problem} (expected {', '.join(layout)})")
+        for name, shape in layout.items():
+            array = np.asarray(state[name])
+            if array.shape != tuple(shape):
+                raise ConfigurationError(f"{where}: {name} has shape {array.shape}, "
+                                         f"{network} needs {tuple(shape)}")
+            if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+                raise ConfigurationError(f"{where}: {name} holds non-finite or non-numeric "
+                                         "values")
+        return state
 
     def describe(self):
         """A dict of the rule's hyper-parameters, written into metrics and checkpoints."""
