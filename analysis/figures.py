@@ -138,8 +138,16 @@ def plot_dynamics(record, spec, windows, path, *, neuron, input_neuron):
     return plotted
 
 
-def plot_raster(record, windows, path, groups=None):
-    """Spike raster of every layer (inputs, hidden, output), phase windows shaded and labelled."""
+#: Colours of the two polarities of event input (index 0: OFF, 1: ON).
+POLARITY_COLOURS = ("tab:blue", "tab:red")
+
+
+def plot_raster(record, windows, path, groups=None, event_input=None):
+    """Spike raster of every layer (inputs, hidden, output), phase windows shaded and labelled.
+
+    ``event_input`` (units per polarity, e.g. 1156 for N-MNIST's 34 × 34; input unit =
+    polarity · units + pixel): the ``input`` group's spikes are drawn as the ON and OFF events
+    they are, in two colours."""
     groups = groups or list(record.spikes)
     intervals = phase_intervals(record.kinds, windows.forward_steps, windows.slot_steps)
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, 1.6 * len(groups) + 0.6), sharex=True,
@@ -147,7 +155,14 @@ def plot_raster(record, windows, path, groups=None):
     for n, (ax, name) in enumerate(zip(axes[:, 0], groups)):
         _shade(ax, intervals, label=n == 0)
         i, steps = record.spikes[name]
-        ax.plot(steps, i, "|", color="k", ms=2)
+        if event_input and name == "input":
+            polarity = i // event_input
+            for p, label in ((1, "ON"), (0, "OFF")):
+                ax.plot(steps[polarity == p], i[polarity == p], "|", ms=2,
+                        color=POLARITY_COLOURS[p], label=f"{label} events")
+            ax.legend(loc="upper right", fontsize=7, markerscale=4)
+        else:
+            ax.plot(steps, i, "|", color="k", ms=2)
         ax.set_ylabel(f"{name}\nneuron index")
     axes[-1, 0].set_xlabel("time (steps of dt = 1 ms)")
     _save(fig, path)

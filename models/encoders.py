@@ -106,15 +106,16 @@ def packed_event_expression(table, row_time, n_units, n_bins, step="step_in_slot
     from the bit-packed row of the slot's sample in the 2-D ``TimedArray`` ``table``
     (``table(row_time, word)``). ``step`` is the bin the step presents (an integer expression;
     the schedule's ``step_in_slot`` by default); bins outside [0, n_bins) have no events.
-    Bit b of word w is 1 iff (w / 2**b) mod 2 ≥ 1: the division by a power of 2 and the float
-    remainder are exact in float64, and no step converts a 52-bit value to an integer (a floor
-    would, on the numpy target, and overflow).
+    Bit b of word w is (y mod 2) − (y mod 1) with y = w / 2**b: the division by a power of 2 and
+    the float remainders are exact in float64, no step converts a 52-bit value to an integer (a
+    floor would, on the numpy target, and overflow), and no comparison of a TimedArray value
+    goes through sympy (which refuses to order it).
     """
     cell = f"(clip({step}, 0, {n_bins - 1}) * {n_units} + i)"
     word = f"{table}({row_time}, {cell} // {PACKED_BITS})"
     bit = f"({cell} % {PACKED_BITS})"
-    return (f"int({step} >= 0 and {step} < {n_bins} and "
-            f"({word} / 2.0**{bit}) % 2 >= 1)")
+    shifted = f"({word} / 2.0**{bit})"
+    return f"int({step} >= 0 and {step} < {n_bins}) * ({shifted} % 2 - {shifted} % 1)"
 
 
 @dataclass(frozen=True)

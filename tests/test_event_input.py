@@ -125,3 +125,26 @@ def test_event_input_on_cpp_standalone(tmp_path):
     """The same equality on C++ standalone (BioGrad published: a full build)."""
     case = "biograd-published"
     check_spikes_equal_frames(case, *run_case(case, Device("cpp", build_directory=str(tmp_path))))
+
+
+def test_raster_figure_shows_on_and_off_events(tmp_path, monkeypatch):
+    """The raster of an event-input run draws the input's ON and OFF events in their colours
+    (the points drawn are exactly the input spikes, split by polarity)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from plausigrad.analysis import figures
+    frames, windows, record = run_case("ssnnbp", Device("runtime", runtime_target="numpy"))
+    drawn = {}
+    save = figures._save
+
+    def keep(fig, path):
+        drawn.update({line.get_label(): line for line in fig.axes[0].get_lines()})
+        save(fig, path)
+    monkeypatch.setattr(figures, "_save", keep)
+    figures.plot_raster(record, windows, str(tmp_path / "raster.png"), groups=["input"],
+                        event_input=N_UNITS // 2)
+    i, _ = record.spikes["input"]
+    assert len(drawn["ON events"].get_xdata()) == int((i >= N_UNITS // 2).sum()) > 0
+    assert len(drawn["OFF events"].get_xdata()) == int((i < N_UNITS // 2).sum()) > 0
+    assert drawn["ON events"].get_color() == figures.POLARITY_COLOURS[1]
+    assert (tmp_path / "raster.png").is_file()
