@@ -100,6 +100,57 @@ def test_one_update_matches_numpy_reference_on_identical_spike_trains(eligibilit
                                    atol=1e-10)
 
 
+def test_two_hidden_layers_update_matches_numpy_reference_on_identical_spike_trains():
+    """40-16-12-10 with B = Wᵀ: every layer's membrane (first hidden layer), the output counts
+    and all three weight changes equal the numpy reference fed Brian2's input spikes (the error
+    passes two hidden layers down)."""
+    rng = np.random.default_rng(7)
+    sizes = (40, 16, 12, 10)
+    eta = (0.5, 0.5, 0.5)
+    rule = BioGrad(BioGradParameters(feedback="symmetric", batch_size=1, learning_rate=eta,
+                                     init_std=(0.25, 0.4, 0.4), dithered_errors=False))
+    state = {"W1": rng.normal(0, 0.3, (16, 40)), "b1": np.zeros(16),
+             "W2": rng.normal(0, 0.45, (12, 16)), "b2": np.zeros(12),
+             "W3": rng.normal(0, 0.5, (10, 12)), "b3": np.zeros(10)}
+    image = rng.uniform(0, 1, (1, 40))
+    record = simulate(rule, sizes, state, image, np.array([4]), [0],
+                      probes={"layer1": (("v",), tuple(range(16)))})
+    spikes = _input_spike_array(record, 40, WINDOWS.forward_steps)
+    params = {"W": [state[f"W{l}"].copy() for l in (1, 2, 3)],
+              "b": [np.zeros(n) for n in sizes[1:]]}
+    fwd = ref.forward(rule.params.neuron, params, spikes, record={1: np.arange(16)})
+    np.testing.assert_allclose(record.probes["layer1"]["v"][:, :WINDOWS.forward_steps],
+                               fwd["rec"][1]["v"][:, 0, :].T, atol=1e-10)
+    np.testing.assert_array_equal(record.output_counts[0], fwd["count"][3][0])
+    assert fwd["count"][2].sum() > 0 and fwd["count"][3].sum() > 0
+    cfg = ref.Config(sizes=sizes, eta=eta, eta_b=(0.0,) * 3, batch_size=1, q=0.125, n_err=8,
+                     y_on=rule.params.target_rate, dtype="float64")
+    update = ref.errors_and_updates(cfg, params, fwd, np.array([4]), rng=HalfDither())
+    assert np.abs(update["dW"][0]).max() > 0, "the error must reach the first layer"
+    for l in (1, 2, 3):
+        np.testing.assert_allclose(record.state[f"W{l}"] - state[f"W{l}"], update["dW"][l - 1],
+                                   atol=1e-10, err_msg=f"W{l}")
+
+
+def test_sleep_aligns_every_feedback_matrix_of_a_deeper_network():
+    """20-40-30-10, 80 sleep slots: sleep lowers the angle of both B1 (to W2ᵀ) and B2 (to W3ᵀ)."""
+    rng = np.random.default_rng(1)
+    sizes = (20, 40, 30, 10)
+    rule = BioGrad(BioGradParameters(feedback="sleep", batch_size=1, sleep_decay=0.05,
+                                     sleep_learning_rate=0.02, sleep_noise_rate=0.2,
+                                     init_std=(0.1, 0.3, 0.3), learning_rate=(0.02, 0.2, 0.2)))
+    state = rule.initial_state(sizes, rng)
+    state["W2"] = rng.normal(0, 0.3, (30, 40))
+    state["W3"] = rng.normal(0, 0.3, (10, 30))
+    before = [angle_degrees(state[f"B{l}"], state[f"W{l + 1}"].T) for l in (1, 2)]
+    record = simulate(rule, sizes, state, np.zeros((1, 20)), np.zeros(1), [0],
+                      sleep=SleepSchedule(every_samples=1, slots=80), windows=Windows(5, 5))
+    after = [angle_degrees(record.state[f"B{l}"], record.state[f"W{l + 1}"].T) for l in (1, 2)]
+    assert min(before) > 80
+    # measured 87.6° -> 24.6° (B1) and 91.8° -> 43.4° (B2; the wider layer converges slower)
+    assert after[0] < 35 and after[1] < 55, (before, after)
+
+
 def _binary_digit(rng, n=64):
     return (rng.uniform(0, 1, (1, n)) < 0.3).astype(float)
 
