@@ -395,12 +395,16 @@ def align_checkpoint(checkpoint_dir, *, probe_size=64, out=None, data_dir=None, 
                      log=print):
     """Measure the alignment of a checkpoint on its probe set; print a table, optionally save."""
     from plausigrad.protocols.checkpoint import load_checkpoint
-    from plausigrad.protocols.training import RunConfig
+    from plausigrad.protocols.training import check_checkpoint_state, checkpoint_config
 
     require_positive("probe set size", probe_size)
     meta, state = load_checkpoint(checkpoint_dir)
-    config = RunConfig(**{**meta["config"], "data_dir": data_dir or meta["config"]["data_dir"]})
+    config = checkpoint_config(meta, checkpoint_dir,
+                               data_dir=data_dir or meta["config"].get("data_dir"))
+    check_probe_size(config, probe_size)
     images, labels = probe_set(config, probe_size)
+    check_checkpoint_state(config.make_rule(), state, (images.shape[1], *config.hidden, 10),
+                           checkpoint_dir)
     result = measure_alignment(config.make_rule(), layer_sizes_of(state), config.windows(), state,
                                images, labels, seed=seed)
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"], **result}
@@ -408,9 +412,9 @@ def align_checkpoint(checkpoint_dir, *, probe_size=64, out=None, data_dir=None, 
         f"loss {result['loss']:.4f}, reference count mismatches {result['count_mismatch']}")
     log(format_table([(config.rule_params.get("feedback", config.rule), result)]))
     if out:
+        from plausigrad.protocols.checkpoint import json_safe, write_json
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as handle:
-            json.dump(result, handle, indent=1)
+        write_json(out, json_safe(result))
     return result
 
 

@@ -24,12 +24,13 @@ from plausigrad.analysis.alignment import AlignmentTracker, alignment_model_for
 from plausigrad.analysis.figures import (plot_alignment, plot_dynamics, plot_learning_curves,
                                          plot_raster)
 from plausigrad.models.errors import ConfigurationError
-from plausigrad.protocols.checkpoint import load_checkpoint
+from plausigrad.protocols.checkpoint import has_checkpoint, read_checkpoint
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.engine import Simulator
 from plausigrad.protocols.recorders import Probes
 from plausigrad.protocols.schedule import SleepSchedule
-from plausigrad.protocols.training import RunConfig, train
+from plausigrad.protocols.training import (RunConfig, check_checkpoint_state, checkpoint_config,
+                                           train)
 
 #: Hidden neurons whose traces are recorded (the liveliest is shown).
 WATCHED_NEURONS = 16
@@ -86,16 +87,20 @@ def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(1
     if checkpoint is None:
         run_dir = os.path.join(out_dir, "run")
         tracker = AlignmentTracker(config, run_dir, probe_size=probe_size, log=log)
-        resume = os.path.exists(os.path.join(run_dir, "checkpoint.json"))
+        resume = has_checkpoint(run_dir)
         train(config, run_dir, resume=resume, log=log, epoch_hook=tracker)
     else:
         run_dir = checkpoint
-    meta, state = load_checkpoint(run_dir)
-    config = RunConfig(**meta["config"])
+    meta, state, metrics = read_checkpoint(run_dir)
+    if metrics is None:
+        raise ConfigurationError(f"{run_dir}: the checkpoint has no metrics.json (not a "
+                                 "training run directory)")
+    config = checkpoint_config(meta, run_dir)
     rule = config.make_rule()
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, train_limit=1,
                            test_limit=8)
     sizes = (dataset.test_images.shape[1], *config.hidden, 10)
+    check_checkpoint_state(rule, state, sizes, run_dir)
     windows = config.windows()
     record, spec, neuron, input_neuron = record_dynamics(
         rule, sizes, windows, state, dataset.test_images, dataset.test_labels)
@@ -103,9 +108,7 @@ def make_figures(rule_name, out_dir, *, device="cpp", checkpoint=None, hidden=(1
     written["dynamics"] = plot_dynamics(record, spec, windows, os.path.join(out_dir, "dynamics"),
                                         neuron=neuron, input_neuron=input_neuron)
     plot_raster(record, windows, os.path.join(out_dir, "raster"))
-    import json
-    with open(os.path.join(run_dir, "metrics.json")) as handle:
-        history = json.load(handle)["epochs"]
+    history = metrics["epochs"]
     plot_learning_curves(history, os.path.join(out_dir, "learning_curves.png"), rule.loss.label)
     if any("alignment" in entry for entry in history):
         plot_alignment({rule.describe().get("feedback", rule_name): history},

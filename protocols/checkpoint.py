@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -53,6 +54,7 @@ ARRAYS, META, METRICS, MANIFEST = ("checkpoint.npz", "checkpoint.json", "metrics
 _UNIT = (ARRAYS, META, METRICS)  #: the files a checkpoint holds besides its manifest
 _PREFIX = "checkpoint-"
 _TMP_PREFIX = ".checkpoint-"
+_GENERATION = re.compile(r"checkpoint-\d{4,}(\.\w+)?")  #: names of checkpoint directories
 _FRESH = "start a new --out (or restore the run directory from a copy)"
 
 
@@ -87,6 +89,18 @@ def _first_non_finite(value, where):
         if found:
             return found
     return None
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON null: undefined), for
+    measurements that may be undefined (a loss or an angle of nothing)."""
+    if isinstance(value, dict):
+        return {key: json_safe(entry) for key, entry in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(entry) for entry in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def json_text(payload):
@@ -221,7 +235,7 @@ def _remove_stale(directory):
     for name in os.listdir(directory):
         path = os.path.join(directory, name)
         stale = (name.startswith(_TMP_PREFIX) and name.endswith(".tmp")) or (
-            name.startswith(_PREFIX) and name != LATEST and os.path.realpath(path) != current)
+            _GENERATION.fullmatch(name) and os.path.realpath(path) != current)
         if stale and os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
 

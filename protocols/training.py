@@ -22,8 +22,8 @@ from plausigrad.models.errors import (ConfigurationError, require_choice, requir
                                       require_positive)
 from plausigrad.models.parameters import param
 from plausigrad.protocols.angles import angle_degrees
-from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, read_checkpoint,
-                                             restore_rng, save_checkpoint)
+from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, json_safe,
+                                             read_checkpoint, restore_rng, save_checkpoint)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
@@ -155,17 +155,6 @@ def _require_count(name, value):
         raise ConfigurationError(f"{name.replace('_', ' ')} must be >= 0, got {value!r}")
 
 
-def _json_safe(value):
-    """``value`` with every non-finite float replaced by None (JSON null: undefined)."""
-    if isinstance(value, dict):
-        return {key: _json_safe(entry) for key, entry in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(entry) for entry in value]
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return None
-    return value
-
-
 def build_key(config, rule, n_train, n_eval):
     """Hash of everything that changes the generated code (not learning rates, data or seeds)."""
     params = rule.describe()
@@ -241,7 +230,14 @@ def _resume_point(config, out_dir):
     return restore_rng(meta), meta["epoch"], history, state
 
 
-def _check_checkpoint_state(rule, state, sizes, where):
+def checkpoint_config(meta, directory, **overrides):
+    """The :class:`RunConfig` stored in a checkpoint's ``meta``, with ``overrides``; an unknown
+    key or an impossible value is one :class:`ConfigurationError` line naming the checkpoint."""
+    return RunConfig.from_dict({**meta["config"], **overrides},
+                               source=f"the configuration of checkpoint {directory}")
+
+
+def check_checkpoint_state(rule, state, sizes, where):
     """:meth:`LearningRule.check_state` for a loaded checkpoint, as a :class:`CheckpointError`."""
     try:
         rule.check_state(state, sizes, where=f"checkpoint in {where}")
@@ -267,7 +263,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
                     epoch_slots(n_train, n_eval, config.sleep_schedule(rule)), len(images),
                     threads=config.threads)
     if resume:
-        _check_checkpoint_state(rule, state, sizes, out_dir)
+        check_checkpoint_state(rule, state, sizes, out_dir)
         log(f"resuming {out_dir} after epoch {first_epoch}")
     else:
         rng = np.random.default_rng(config.seed)
@@ -306,7 +302,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
         log(format_epoch(entry, dict(rule.feedback_pairs(sizes))))
         if epoch_hook is not None:
             entry.update(epoch_hook(epoch, record, state, n_train) or {})
-        history.append(_json_safe(entry))
+        history.append(json_safe(entry))
         save_checkpoint(out_dir, epoch + 1, state, config.to_json(),
                         {"kind": "sgd", "learning_rate_factor": lr_factor,
                          "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng,
@@ -350,18 +346,16 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     """Forward-only accuracy of a checkpoint on the test set."""
     from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
     meta, state, _ = read_checkpoint(checkpoint_dir)
-    saved = dict(meta["config"])
-    overrides = {"device": device or saved.get("device", "cpp"),
-                 "data_dir": data_dir or saved.get("data_dir"),
-                 "test_limit": test_limit if test_limit is not None else saved.get("test_limit"),
-                 "train_limit": 1}
-    config = RunConfig.from_dict({**saved, **overrides},
-                                 source=f"the configuration of checkpoint {checkpoint_dir}")
+    saved = meta["config"]
+    config = checkpoint_config(
+        meta, checkpoint_dir, device=device or saved.get("device", "cpp"),
+        data_dir=data_dir or saved.get("data_dir"), train_limit=1,
+        test_limit=test_limit if test_limit is not None else saved.get("test_limit"))
     rule = config.make_rule()
     dataset, images, labels = _data(config)
     images, labels = images[1:], labels[1:]  # no training rows
     sizes = (images.shape[1], *config.hidden, 10)
-    _check_checkpoint_state(rule, state, sizes, checkpoint_dir)
+    check_checkpoint_state(rule, state, sizes, checkpoint_dir)
     check_resources(rule, sizes, config.windows(), epoch_slots(0, dataset.num_test), len(images))
     build_dir = os.path.join(build_root or default_build_root(),
                              f"eval-{build_key(config, rule, 0, dataset.num_test)}")

@@ -197,10 +197,10 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_non_finite_values_never_reach_json(tmp_path):
-    from plausigrad.protocols.training import _json_safe
+    from plausigrad.protocols.checkpoint import json_safe
     with pytest.raises(CheckpointError, match=r"epochs.0.loss = inf"):
         json_text({"epochs": [{"loss": float("inf")}]})
-    assert json.loads(json_text(_json_safe({"a": [float("nan"), 1.0]}))) == {"a": [None, 1.0]}
+    assert json.loads(json_text(json_safe({"a": [float("nan"), 1.0]}))) == {"a": [None, 1.0]}
 
 
 # -- checkpoints -------------------------------------------------------------------------------
@@ -425,6 +425,17 @@ def test_eval_of_an_unknown_config_key_is_refused(runs, tmp_path, capsys):
     run = to_format_1(copy_run(runs, "one", tmp_path / "run"))
     _edit_meta(run, lambda m: m["config"].update(colour="blue"))
     assert_one_line(capsys, ["eval", str(run)], "unknown key 'colour'")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--probe-size", "1000000"], "probe size 1000000 exceeds the"),
+    (["--out", "{run}/align.json"], "unknown key 'colour'"),
+])
+def test_align_of_a_bad_request_is_refused(runs, tmp_path, capsys, argv, fragment):
+    run = to_format_1(copy_run(runs, "one", tmp_path / "run"))
+    if "--out" in argv:
+        _edit_meta(run, lambda m: m["config"].update(colour="blue"))
+    assert_one_line(capsys, ["align", str(run), *[a.format(run=run) for a in argv]], fragment)
 
 
 def test_a_fresh_run_into_a_directory_with_a_checkpoint_is_refused(runs, tmp_path, capsys):
