@@ -231,7 +231,8 @@ class Device:
         active = get_device()
         remove_orphaned_results(active.project_dir)
         results = f"results_{os.getpid()}"
-        stderr_path = os.path.join(active.project_dir, results, "stderr.txt")
+        # absolute: the binary runs in the project directory
+        stderr_path = os.path.abspath(os.path.join(active.project_dir, results, "stderr.txt"))
         command = prefs.devices.cpp_standalone.run_cmd_unix
         command = [command] if isinstance(command, str) else list(command)
         # sh runs the binary in its own place (exec: same pid), its stderr into the file

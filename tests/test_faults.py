@@ -276,6 +276,54 @@ def test_a_write_killed_before_the_swap_leaves_the_previous_checkpoint(runs, tmp
     assert not (run / ".checkpoint-x1y2.tmp").exists()
 
 
+KILL_SCRIPT = """
+import os, sys
+import numpy as np
+from plausigrad.protocols import checkpoint
+run, source, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+meta, state, metrics = checkpoint.read_checkpoint(source)
+calls = [0]
+
+def killing(function):
+    def wrapped(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os._exit(9)  # as abrupt as kill -9: no cleanup, no flush
+        return function(*args, **kwargs)
+    return wrapped
+
+for name in ("write_synced", "fsync_directory", "_replace_with_link"):
+    setattr(checkpoint, name, killing(getattr(checkpoint, name)))
+checkpoint.shutil.rmtree = killing(checkpoint.shutil.rmtree)
+rng = np.random.default_rng()
+rng.bit_generator.state = meta["rng"]
+checkpoint.save_checkpoint(run, meta["epoch"], state, meta["config"], meta["optimizer"], rng,
+                           metrics=metrics, layer_sizes=(784, 6, 10))
+"""
+
+
+def test_a_kill_at_any_point_of_the_checkpoint_write_leaves_one_whole_checkpoint(runs,
+                                                                                 tmp_path):
+    """Kill (os._exit) the writer of epoch 2's checkpoint before each file write, sync, rename,
+    link swap and removal in turn: the run directory then holds epoch 1's checkpoint or epoch
+    2's, whole, never a mix."""
+    finished, point = False, 0
+    while not finished:
+        point += 1
+        run = copy_run(runs, "one", tmp_path / f"kill{point}")
+        done = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(run),
+                               str(runs / "straight"), str(point)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode in (0, 9), done.stderr
+        finished = done.returncode == 0
+        epoch = load_checkpoint(run)[0]["epoch"]
+        same_state(run, runs / ("one" if epoch == 1 else "straight"))
+        metrics = json.loads((run / "metrics.json").read_text())["epochs"]
+        assert len(metrics) == epoch
+    assert point >= 10, point  # kill points tried (the last one let the write finish)
+    assert epoch == 2
+
+
 def test_a_full_disk_during_the_checkpoint_write_loses_nothing(runs, tmp_path, monkeypatch):
     from plausigrad.protocols import checkpoint
     run = copy_run(runs, "one", tmp_path / "run")
@@ -482,10 +530,11 @@ def test_a_complaint_of_the_binary_names_the_variable():
 
 @pytest.mark.slow
 @pytest.mark.standalone
-def test_a_standalone_read_error_fails_the_run(tmp_path):
+def test_a_standalone_read_error_fails_the_run(tmp_path, monkeypatch):
     """A value the compiled binary cannot read (here: a weight vector of the wrong length, past
     every check) fails the run with one line naming the variable, not a silent run on the
-    compile-time weights."""
+    compile-time weights. The build directory is relative (the binary runs inside it)."""
+    monkeypatch.chdir(tmp_path)
     from plausigrad.protocols.devices import Device, DeviceError
     from plausigrad.protocols.engine import Simulator
     from plausigrad.protocols.schedule import Windows
@@ -494,7 +543,7 @@ def test_a_standalone_read_error_fails_the_run(tmp_path):
     sizes = (8, 4, 10)
     rng = np.random.default_rng(0)
     sim = Simulator(rule, sizes, Windows(3, 2), None, rng.uniform(0, 1, (3, 8)), np.zeros(3), 2,
-                    1, device=Device("cpp", str(tmp_path / "build")))
+                    1, device=Device("cpp", "build"))
     sim.compile()
     view = sim._state_views()["W1"]
     with pytest.raises(DeviceError, match="could not read the value given for W1: Error reading"):
