@@ -215,6 +215,9 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     ``config.track_alignment`` is set); the dict it returns is merged into the epoch's metrics.
     Returns the list of per-epoch metric dicts (including those of resumed epochs).
     """
+    if resume and not os.path.isdir(out_dir):
+        raise CheckpointError(f"no checkpoint in {out_dir} (the directory does not exist); "
+                              "drop --resume to start a new run")
     with open_run_directory(out_dir):
         return _train_locked(config, out_dir, resume, log, build_root, epoch_hook)
 

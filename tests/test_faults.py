@@ -167,6 +167,12 @@ def read_only_dir(tmp_path):
     path.chmod(0o755)
 
 
+def test_resume_into_a_missing_out_creates_nothing(tmp_path, capsys):
+    assert_one_line(capsys, ["train", *TINY, "--resume", "--out", str(tmp_path / "none")],
+                    "no checkpoint in")
+    assert not (tmp_path / "none").exists()
+
+
 def test_a_read_only_out(read_only_dir, capsys):
     assert_one_line(capsys, ["train", *TINY, "--out", str(read_only_dir / "run")],
                     "cannot write into --out")
