@@ -323,6 +323,14 @@ def _locate(directory):
 def read_checkpoint(directory):
     """``(meta, state, metrics)`` of the checkpoint in ``directory``, every file checked
     (``metrics`` is None for a checkpoint without ``metrics.json``)."""
+    try:
+        return _read_checkpoint(directory)
+    except OSError as exc:  # a file that exists but cannot be opened or read through
+        raise CheckpointError(f"checkpoint in {directory} cannot be read: {exc.strerror or exc}"
+                              f" ({exc.filename or 'a file'})") from None
+
+
+def _read_checkpoint(directory):
     folder, version = _locate(directory)
     what = f"checkpoint in {directory}"
     if version == FORMAT_VERSION:

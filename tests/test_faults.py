@@ -467,6 +467,13 @@ def test_a_corrupt_old_format_checkpoint_is_refused_and_left_as_it_is(runs, tmp_
     assert snapshot(run) == before
 
 
+def test_an_unreadable_checkpoint_file_is_one_line(runs, tmp_path, capsys):
+    run = copy_run(runs, "one", tmp_path / "run")
+    os.remove(os.path.realpath(run / "checkpoint.npz"))
+    os.mkdir(os.path.realpath(run / "checkpoint.npz"))  # exists, cannot be read as a file
+    assert_one_line(capsys, ["eval", str(run)], "checkpoint.npz is missing")
+
+
 def test_eval_of_another_rules_configuration_is_refused(runs, tmp_path, capsys):
     """An SSNN-BP npz beside a BioGrad checkpoint.json: refused before anything is built."""
     run = to_format_1(copy_run(runs, "one", tmp_path / "run"))
