@@ -188,8 +188,10 @@ def _generation_name(directory, epoch):
     final = os.path.join(directory, f"{_PREFIX}{epoch:04d}")
     current = _current_target(directory)
     if current is not None and os.path.realpath(final) == current:
-        final = tempfile.mktemp(prefix=f"{_PREFIX}{epoch:04d}.", dir=directory)
-    elif os.path.lexists(final):
+        final = f"{final}.p{os.getpid()}"  # never replace the checkpoint in force
+    if os.path.islink(final) or os.path.isfile(final):
+        os.remove(final)
+    elif os.path.isdir(final):
         shutil.rmtree(final)
     return final
 
