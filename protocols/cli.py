@@ -20,6 +20,7 @@ library layers keep their one-way dependencies (models <- rules <- protocols <- 
 
 import argparse
 import dataclasses
+import signal
 import sys
 
 from plausigrad.models.errors import PlausigradError
@@ -365,9 +366,31 @@ def _quiet_brian2_cache_notice():
     logging.getLogger("brian2.brian2").addFilter(_not_the_cache_notice)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C: the standalone binary a command waits for is killed with it
+    (``subprocess.call`` kills its child on any exception) and the command ends in one line."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _quiet_brian2_at_exit():
+    """Silence Brian2's console for the rest of the process: an interrupted build leaves objects
+    that Brian2 warns about as they are deleted at exit ("... was never included in a network"),
+    which would turn the one line of an interrupted command into a dozen."""
+    import logging
+    logging.getLogger("brian2").setLevel(logging.CRITICAL + 1)
+
+
 def main(argv=None):
     _quiet_brian2_cache_notice()
+    interactive = argv is None  # the command itself, not a caller (the tests) in its process
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: signals stay as they are
+        previous = None
     try:
         try:
             args = parse_args(argv)
@@ -377,10 +400,16 @@ def main(argv=None):
     except PlausigradError as exc:
         print(f"plausigrad: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("plausigrad: interrupted (the last finished epoch is checkpointed; use --resume)",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        if interactive:
+            _quiet_brian2_at_exit()
+        terminated = isinstance(exc, _Terminated)
+        print(f"plausigrad: {'terminated' if terminated else 'interrupted'} (the last finished "
+              "epoch is checkpointed; use --resume)", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -370,6 +370,9 @@ def _activate(spec):
             raise DeviceError(f"device 'cuda' needs brian2cuda ({exc})") from None
 
     _reset_brian_devices()
+    # Ctrl-C interrupts: Brian2's "graceful stop" would end an epoch early and let it be taken
+    # for a whole one (runtime), or swallow the signal while a standalone binary runs
+    prefs.core.stop_on_keyboard_interrupt = False
     if kind == "runtime":
         prefs.codegen.target = runtime_target
         set_device("runtime")

@@ -12,8 +12,10 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -504,6 +506,29 @@ def test_a_fresh_run_into_a_directory_with_a_checkpoint_is_refused(runs, tmp_pat
     before = snapshot(run)
     assert_one_line(capsys, ["train", *TINY, "--out", str(run)], "already holds a checkpoint")
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_epoch_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, signum,
+                                                                        code):
+    """SIGINT (to the Python process only: Brian2's "graceful stop" used to swallow it, or end
+    the epoch early and checkpoint it as a whole one) and SIGTERM stop the run in one line; the
+    checkpoint of the last finished epoch is whole."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "plausigrad.protocols.cli", "train", *TINY,
+                             "--train-limit", "2000", "--epochs", "50", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait for the first finished epoch
+        if line.startswith("epoch 1:"):
+            break
+    time.sleep(1.5)  # into the simulation of epoch 2 (a few seconds)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, (proc.returncode, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "use --resume" in lines[0], stderr
+    meta, _, metrics = read_checkpoint(out)
+    assert 1 <= meta["epoch"] < 50 and len(metrics["epochs"]) == meta["epoch"]
 
 
 # -- arrays and values given to a compiled binary ----------------------------------------------
