@@ -84,7 +84,7 @@ class RunConfig:
                 object.__setattr__(self, "sleep_slots", slots)
         require_finite_fields(self)
         if not self.hidden:
-            raise ConfigurationError("hidden needs at least one layer size")
+            raise ConfigurationError("--hidden needs at least one hidden layer size, e.g. --hidden 500")
         for size in self.hidden:
             require_positive("hidden layer size", size)
         require_positive("epochs", self.epochs)

@@ -38,12 +38,14 @@ def positive_tuple(name, values):
 
 
 def per_layer(name, values, n_layers):
-    """``values`` for each of ``n_layers`` layers: one value is broadcast, else lengths must match."""
-    if len(values) == 1:
-        return tuple(values) * n_layers
-    if len(values) != n_layers:
-        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight layers")
-    return tuple(values)
+    """``values`` for each of ``n_layers`` weight layers, from the input upwards: one value is
+    broadcast; fewer values than layers hold for the lowest layers and the last one repeats for
+    the layers above (so a rule's (first layer, the rest) default such as BioGrad's init_std
+    (0.01, 0.1) also serves a deeper network); more values than layers is an error."""
+    if len(values) > n_layers:
+        raise ConfigurationError(f"{len(values)} {name} given for {n_layers} weight "
+                                 f"layer{'s' if n_layers != 1 else ''}")
+    return tuple(values) + (values[-1],) * (n_layers - len(values))
 
 
 #: option spellings of the learning rates (the short ones first: they are the documented ones)
@@ -61,13 +63,15 @@ class RuleParameters:
     =================  ==========================================================================
     field              meaning
     =================  ==========================================================================
-    learning_rate      step size per weight layer: one value (broadcast) or one per layer
+    learning_rate      step size per weight layer: one value (broadcast), one per layer, or
+                       fewer (the last repeats for the layers above, :func:`per_layer`)
     batch_size         samples per weight update (1: online)
     =================  ==========================================================================
     """
 
-    learning_rate: tuple = param((0.01,), "learning rate, one value or one per weight layer "
-                                 "(e.g. 0.02,0.2)", flags=LR_FLAGS)
+    learning_rate: tuple = param((0.01,), "learning rate, one value or one per weight layer, "
+                                 "the last repeating for deeper layers (e.g. 0.02,0.2)",
+                                 flags=LR_FLAGS)
     batch_size: int = param(1, "samples per weight update (1: online)")
 
     #: how the learning rate is called in error messages (SSNN-BP: "learning rate (Δw_min)")
@@ -89,7 +93,7 @@ class RuleParameters:
             raise ConfigurationError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
     def layer_learning_rates(self, n_layers):
-        """One learning rate per weight layer (a single value is broadcast)."""
+        """One learning rate per weight layer (:func:`per_layer`: the last value repeats)."""
         return per_layer("learning rates", self.learning_rate, n_layers)
 
     def learning_rate_values(self, n_layers, factor=1.0):

@@ -194,7 +194,7 @@ class BioGradParameters(BiasedRuleParameters):
     """Hyper-parameters of the BioGrad rule (see the module docstring's table)."""
 
     learning_rate: tuple = param(None, "η: SGD step of the feedforward weights, one value or one "
-                                 "per weight layer (default: 0.02,0.2 reconstruction; 0.001 "
+                                 "per weight layer, the last repeating (default: 0.02,0.2 reconstruction; 0.001 "
                                  "published)", flags=LR_FLAGS)
     bias_learning_rate: float = param(None, "η_b: SGD step of the biases, 0 disables (default: "
                                       "0 reconstruction; 0.001 published)", flags=BIAS_LR_FLAGS)
@@ -208,7 +208,8 @@ class BioGradParameters(BiasedRuleParameters):
     target_rate: float = param(0.8, "y_on: target rate of the labelled output unit "
                                "(spikes/step)")
     input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel")
-    init_std: tuple = param((0.01, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer")
+    init_std: tuple = param((0.01, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer, the last "
+                            "repeating for deeper layers")
     feedback_init_scale: float = param(None, "s: initial B ~ U(-s/√n, s/√n), n = size of the "
                                        "layer above (default 1 for fa, 0.1 for sleep)")
     sleep_noise_rate: float = param(0.1, "r_s: noise spike probability per step of hidden "

@@ -220,8 +220,8 @@ class EMSTDPParameters(RuleParameters):
     profile: str = param("published", "published (zmeidd/EMSTDP's EMSTDP_algo.py step for "
                          "step) or revised (our departures: subtract error reset, phase-2 "
                          "restart, independent input draws, our windows)", choices=PROFILES)
-    learning_rate: tuple = param((0.004,), "η: step size, one value or one per weight layer",
-                                 flags=LR_FLAGS)
+    learning_rate: tuple = param((0.004,), "η: step size, one value or one per weight layer, "
+                                 "the last repeating", flags=LR_FLAGS)
     batch_size: int = param(10, "samples per update (the code's)")
     feedback: str = param("symmetric", "symmetric (dfa=0), fa (fixed random B, dfa=1) or dfa "
                           "(direct from the output, dfa=2)", choices=FEEDBACK_MODES)

@@ -83,13 +83,15 @@ class SSNNBPParameters(BiasedRuleParameters):
     """Hyper-parameters of the SSNN-BP rule (see the module docstring's table)."""
 
     learning_rate: tuple = param((0.0005, 0.0005), "Δw_min: weight change per coincidence, "
-                                 "one value or one per weight layer", flags=LR_FLAGS)
+                                 "one value or one per weight layer, the last repeating",
+                                 flags=LR_FLAGS)
     bias_learning_rate: float = param(0.0, "Δw_b: bias change per gradient event (0: fixed)",
                                       flags=BIAS_LR_FLAGS)
     gradient_scale: float = param(1.0, "α: hidden gradient spike probability per unit of ν·f'")
     batch_size: int = param(1, "1 = online, every step (the rule); > 1 for analysis")
     input_rate: float = param(1.0, "r_in: spike probability per step of a white pixel")
-    init_std: tuple = param((0.05, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer")
+    init_std: tuple = param((0.05, 0.1), "σ_l: W^l ~ N(0, σ_l²), per weight layer, the last "
+                            "repeating for deeper layers")
 
     learning_rate_label = "learning rate (Δw_min)"
 

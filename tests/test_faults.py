@@ -84,7 +84,7 @@ def no_build(monkeypatch):
     (["--lr-decay", "inf"], "lr decay must be a finite number"),
     (["--lr-decay", "1e300", "--epochs", "3"], "overflows the learning rates"),
     (["--seed", "-1"], "seed must be >= 0, got -1"),
-    (["--hidden", ""], "hidden needs at least one layer size"),
+    (["--hidden", ""], "needs at least one hidden layer size"),
 ])
 def test_bad_values_of_the_run(tmp_path, capsys, args, fragment):
     assert_one_line(capsys, ["train", *TINY, *args, "--out", str(tmp_path / "run")], fragment)
