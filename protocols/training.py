@@ -48,9 +48,10 @@ class RunConfig:
     device: str = param("cpp", "runtime, cpp (C++ standalone) or cuda (CUDA standalone)",
                         choices=DEVICE_CHOICES)
     threads: int = param(0, "OpenMP threads for --device cpp (0: none)")
-    dataset: str = param("mnist", "mnist or fashion-mnist")
-    data_dir: str = param(None, "directory with the IDX .gz files (default: "
-                                "$PLAUSIGRAD_DATA_DIR, else the bundled MNIST subset)")
+    dataset: str = param("mnist", "mnist, fashion-mnist or nmnist (N-MNIST events, 60 binary "
+                                  "5 ms bins: docs/event-data.md)")
+    data_dir: str = param(None, "directory with the IDX .gz files or the N-MNIST folders "
+                                "(default: $PLAUSIGRAD_DATA_DIR, else the bundled MNIST subset)")
     train_limit: int = param(None, "use the first N training samples")
     test_limit: int = param(None, "use the first N test samples")
     forward_steps: int = param(None, "forward window T_f in steps (default: the rule's)")
@@ -59,7 +60,8 @@ class RunConfig:
                                    "the rule's, 1000)")
     sleep_slots: int = param(None, "slots per sleep block (rules that sleep; default: the "
                                    "rule's, 20)")
-    lr_decay: float = param(0.7, "learning-rate factor per epoch")
+    lr_decay: float = param(None, "learning-rate factor per epoch (default: the rule's, 0.7; "
+                                  "1 for BioGrad's published profile)")
     seed: int = param(0, "random seed (initial weights, shuffles, spikes)")
     rule_params: dict = field(default_factory=dict)
     track_alignment: int = param(None, "measure gradient alignment to backprop every N slots "
@@ -75,6 +77,8 @@ class RunConfig:
             if self.feedback_steps is None:
                 object.__setattr__(self, "feedback_steps", feedback)
         require_choice("device", self.device, DEVICE_CHOICES)
+        if self.lr_decay is None:
+            object.__setattr__(self, "lr_decay", rule.default_lr_decay)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.sleep_every is None or self.sleep_slots is None:
             every, slots = rule.sleep_defaults(len(self.hidden))
@@ -84,7 +88,8 @@ class RunConfig:
                 object.__setattr__(self, "sleep_slots", slots)
         require_finite_fields(self)
         if not self.hidden:
-            raise ConfigurationError("--hidden needs at least one hidden layer size, e.g. --hidden 500")
+            raise ConfigurationError("--hidden needs at least one hidden layer size, "
+                                     "e.g. --hidden 500")
         for size in self.hidden:
             require_positive("hidden layer size", size)
         require_positive("epochs", self.epochs)
@@ -260,7 +265,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
                               "continue it or choose another --out")
     dataset, images, labels = _data(config)
     n_train, n_eval = dataset.num_train, dataset.num_test
-    sizes = (images.shape[1], *config.hidden, 10)
+    sizes = (dataset.n_inputs, *config.hidden, 10)
     config.check_data(rule, n_train, n_eval)
     check_resources(rule, sizes, config.windows(),
                     epoch_slots(n_train, n_eval, config.sleep_schedule(rule)), len(images),
@@ -277,7 +282,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
     build_dir = os.path.join(build_root or default_build_root(),
                              f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
-                          labels, n_train, n_eval,
+                          labels, n_train, n_eval, input_encoding=dataset.input_encoding,
                           device=Device(config.device, build_dir, config.threads),
                           recorders=[Snapshots(config.track_alignment)] if config.track_alignment
                           else [])
@@ -357,13 +362,14 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     rule = config.make_rule()
     dataset, images, labels = _data(config)
     images, labels = images[1:], labels[1:]  # no training rows
-    sizes = (images.shape[1], *config.hidden, 10)
+    sizes = (dataset.n_inputs, *config.hidden, 10)
     check_checkpoint_state(rule, state, sizes, checkpoint_dir)
     check_resources(rule, sizes, config.windows(), epoch_slots(0, dataset.num_test), len(images))
     build_dir = os.path.join(build_root or default_build_root(),
                              f"eval-{build_key(config, rule, 0, dataset.num_test)}")
     simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,
-                          dataset.num_test, device=Device(config.device, build_dir, config.threads))
+                          dataset.num_test, device=Device(config.device, build_dir, config.threads),
+                          input_encoding=dataset.input_encoding)
     record = simulator.run(state, np.arange(0), config.seed + 1,
                            rule.learning_rate_values(len(sizes) - 1))
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"],

@@ -147,6 +147,7 @@ class LearningRule:
                             builder finds each array of :meth:`state_layout` (owner kinds:
                             ``"layer"`` l, ``"weights"`` W^l, ``"feedback"`` into layer l)
     ``learning_rate_variables``  the same for the keys of :meth:`learning_rate_values`
+    ``default_lr_decay``    learning-rate factor per epoch when the user gives none (0.7)
     ``event_input_step``    Brian2 integer expression: the bin of event input a step presents
                             (default ``step_in_slot``: the slot plays the sample's bins once)
     ======================  =====================================================================
@@ -171,6 +172,7 @@ class LearningRule:
     learning_rate_variables = {"W": ("weights", "learning_rate"),
                                "b": ("layer", "bias_learning_rate")}
     event_input_step = "step_in_slot"
+    default_lr_decay = 0.7
 
     def __init__(self, params=None):
         if params is None:

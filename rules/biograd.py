@@ -77,6 +77,8 @@ lif.*                0.3/0.3/    vdecay / vth / grad_win / grad_amp [CODE: snn_p
 windows              (60, 5)     60 bins [CODE: snn_ts]; feedback 5 = L + 2 for L = 3 [OURS];
                                  T_b ≥ L + 2 and t_soft < T_f are checked (``check_windows``
                                  and, for L, at the build)
+lr decay             1           constant learning rate over the epochs (``default_lr_decay``;
+                                 --lr-decay overrides) [CODE: training_biograd.py]
 sleep schedule       B, (L−1)·B  a block of (L − 1)·B sleep slots after every B = batch_size
                                  training samples (``sleep_defaults``; --sleep-every /
                                  --sleep-slots override) [CODE: training_biograd.py]
@@ -277,6 +279,7 @@ class BioGrad(LearningRule):
         self.published = self.params.profile == "published"
         if self.published:
             self.default_windows = PUBLISHED_WINDOWS
+            self.default_lr_decay = 1.0  # a constant lr [CODE: training_biograd.py, lr]
             self.alignment_plugin = None  # the plug-in models the reconstruction's network
 
     @property

@@ -5,6 +5,10 @@ rule's ``event_input_step`` names, inside the rule's stimulus window, and nowher
 in sleep slots). Numpy runtime target (no compile) for the four rule profiles; the same check on
 C++ standalone is ``slow``."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,7 +22,9 @@ from plausigrad.protocols.schedule import SleepSchedule, Windows
 from plausigrad.rules.registry import make_rule
 
 N_BINS = 12
+N_BINS_FULL = 60  # the default binning of the N-MNIST files
 SIZES = (N_UNITS, 6, 4)
+SHARED_NMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "nmnist"
 N_TRAIN, N_EVAL = 3, 2
 
 
@@ -148,3 +154,59 @@ def test_raster_figure_shows_on_and_off_events(tmp_path, monkeypatch):
     assert len(drawn["OFF events"].get_xdata()) == int((i < N_UNITS // 2).sum()) > 0
     assert drawn["ON events"].get_color() == figures.POLARITY_COLOURS[1]
     assert (tmp_path / "raster.png").is_file()
+
+
+# -- the trainer and the command line on N-MNIST ------------------------------------------------
+
+@pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="../shared/data/nmnist not present")
+def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch):
+    """``train`` with ``dataset = "nmnist"``: a 2312-input network fed the packed frames (numpy
+    runtime target, so nothing compiles), whose input spikes are the training files' frames."""
+    from plausigrad.protocols import training
+    from plausigrad.protocols.datasets import load_dataset
+    monkeypatch.setattr(training, "Device", lambda kind, build, threads: Device(
+        kind, build, threads, runtime_target="numpy"))
+    seen = {}
+    from plausigrad.protocols import engine  # train() imports the Simulator from here
+
+    class Spy(engine.Simulator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, recorders=[Probes({})], **{k: v for k, v in kwargs.items()
+                                                               if k != "recorders"})
+            seen["simulator"] = self
+
+        def run(self, *args, **kwargs):
+            seen["record"] = super().run(*args, **kwargs)
+            return seen["record"]
+    monkeypatch.setattr(engine, "Simulator", Spy)
+    config = training.RunConfig(rule="biograd", dataset="nmnist", data_dir=str(SHARED_NMNIST),
+                                hidden=(8,), epochs=1, device="runtime", train_limit=3,
+                                test_limit=2, forward_steps=N_BINS_FULL, feedback_steps=4,
+                                rule_params={"profile": "published", "batch_size": 1,
+                                             "sleep_steps": 8})
+    lines = []
+    history = training.train(config, str(tmp_path / "run"), log=lines.append)
+    assert "2312-8-10" in lines[0] and "nmnist" in lines[0]
+    assert len(history) == 1 and 0 <= history[0]["test_accuracy"] <= 1
+    data = load_dataset("nmnist", data_dir=str(SHARED_NMNIST), train_limit=3, test_limit=2)
+    record, sim = seen["record"], seen["simulator"]
+    assert sim.layer_sizes[0] == N_UNITS and sim.input_encoding == data.input_encoding
+    i, t = record.spikes["input"]
+    slot = sim.windows.slot_steps
+    first = record.rows[0]  # the first slot's sample: its input spikes are its frames
+    frames = data.frames[0].dense(first) if first < 3 else data.frames[1].dense(first - 3)
+    got = np.zeros((N_BINS_FULL, N_UNITS), dtype=int)
+    keep = t < N_BINS_FULL
+    got[t[keep], i[keep]] = 1
+    np.testing.assert_array_equal(got, frames)
+
+
+def test_nmnist_folder_faults_are_one_line_on_the_command_line(tmp_path):
+    (tmp_path / "Train" / "seven").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "plausigrad.protocols.cli", "train",
+                           "--dataset", "nmnist", "--data-dir", str(tmp_path),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "label folder must be a digit 0-9, got 'seven'" in lines[0]
