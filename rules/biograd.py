@@ -196,8 +196,8 @@ class BioGradParameters(BiasedRuleParameters):
     """Hyper-parameters of the BioGrad rule (see the module docstring's table)."""
 
     learning_rate: tuple = param(None, "η: SGD step of the feedforward weights, one value or one "
-                                 "per weight layer, the last repeating (default: 0.02,0.2 reconstruction; 0.001 "
-                                 "published)", flags=LR_FLAGS)
+                                 "per weight layer, the last repeating (default: 0.02,0.2 "
+                                 "reconstruction; 0.001 published)", flags=LR_FLAGS)
     bias_learning_rate: float = param(None, "η_b: SGD step of the biases, 0 disables (default: "
                                       "0 reconstruction; 0.001 published)", flags=BIAS_LR_FLAGS)
     batch_size: int = param(None, "samples per weight update (default: 8 reconstruction; 128 "
