@@ -218,7 +218,9 @@ def _cmd_train(args):
     if config.track_alignment:
         from plausigrad.analysis.alignment import AlignmentTracker
         hook = AlignmentTracker(config, args.out, probe_size=args.probe_size)
-    train(config, args.out, resume=args.resume, epoch_hook=hook)
+    from plausigrad.protocols.progress import ProgressLine
+    train(config, args.out, resume=args.resume, epoch_hook=hook,
+          progress=None if args.quiet else ProgressLine())
 
 
 def _cmd_align(args):
@@ -278,6 +280,9 @@ def build_parser(rule=None, *, rule_options=True):
     _add_run_options(p, rule, rule_options)
     p.add_argument("--out", default="results/run", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line during an epoch (on a terminal it is redrawn in place; "
+                        "elsewhere a plain line every 30 s)")
     p.set_defaults(func=_cmd_train)
 
     p.add_argument("--track-alignment", type=int, default=None, metavar="N",

@@ -215,7 +215,7 @@ class Device:
             raise DeviceError("insert_seed is for standalone devices; seed the runtime "
                               "device with brian2.seed()")
 
-    def run_standalone(self, run_args, labels=None):
+    def run_standalone(self, run_args, labels=None, on_report=None):
         """Run the compiled binary once with ``run_args``, writing into this process's own
         ``results_<pid>`` folder (so runs that share a build can run side by side); the folders
         of processes that are gone are removed first.
@@ -225,7 +225,10 @@ class Device:
         'inf': file size -1 does not match expected size 8``) and goes on with its compile-time
         value; any such complaint, and a failed run, is a :class:`DeviceError` that names the
         variable (:func:`binary_complaint`; ``labels`` maps ``run_args`` keys to the names
-        used there, e.g. the learned-state name ``W1`` for a synapse group's weights)."""
+        used there, e.g. the learned-state name ``W1`` for a synapse group's weights).
+        ``on_report(simulated_seconds)`` is called from a watcher thread whenever the binary
+        reports its progress (:mod:`plausigrad.protocols.progress`)."""
+        from plausigrad.protocols.progress import ReportWatcher
         from brian2 import prefs
         from brian2.devices.device import get_device
         active = get_device()
@@ -239,8 +242,14 @@ class Device:
         prefs.devices.cpp_standalone.run_cmd_unix = [
             "/bin/sh", "-c", 'exec "$0" "$@" 2>"$PLAUSIGRAD_STDERR"', *command]
         os.environ["PLAUSIGRAD_STDERR"] = stderr_path
+        report = os.path.join(active.project_dir, results, "stdout.txt")
         try:
-            active.run(results_directory=results, run_args=run_args, with_output=False)
+            if on_report is None:
+                active.run(results_directory=results, run_args=run_args, with_output=False)
+            else:
+                with ReportWatcher(report, on_report):
+                    active.run(results_directory=results, run_args=run_args,
+                               with_output=False)
             failed = None
         except RuntimeError as exc:
             failed = exc

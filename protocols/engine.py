@@ -36,6 +36,7 @@ from plausigrad.models.clock import STEP
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
 from plausigrad.protocols.devices import Device, as_device
+from plausigrad.protocols.progress import REPORT_SECONDS
 from plausigrad.protocols.recorders import OutputCounts, SleepCycles
 from plausigrad.protocols.schedule import build_timeline
 from plausigrad.rules.base import NetworkContext
@@ -165,8 +166,12 @@ class Simulator:
         return np.array(values, dtype=np.float64)
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, state, train_order, seed, learning_rates):
+    def run(self, state, train_order, seed, learning_rates, progress=None):
         """Run one epoch (training slots in ``train_order``, then evaluation); returns a record.
+
+        ``progress(done, total)``, on the standalone devices, is called while the binary runs
+        with the training and evaluation samples it has simulated so far (sleep slots are not
+        samples), from its reports (:mod:`plausigrad.protocols.progress`).
 
         ``learning_rates`` maps state names (``W1``, ``b1``, ...) to learning-rate values.
         ``state`` must hold the arrays of the rule's layout, of their shapes, and finite, and
@@ -176,7 +181,8 @@ class Simulator:
         self.check_inputs(state, learning_rates)
         timeline = self.timeline(train_order)
         if self.device.standalone:
-            started = self._run_standalone(timeline, state, seed, learning_rates)
+            started = self._run_standalone(timeline, state, seed, learning_rates,
+                                           self._report_to(progress, timeline))
         else:
             started = self._run_runtime(timeline, state, seed, learning_rates)
         elapsed = time.perf_counter() - started
@@ -237,9 +243,23 @@ class Simulator:
         device.apply_run_args()
         self.device.insert_seed(device.get_array_name(self._handles["rng"].variables["rng_seed"]))
         net.run(timeline.n_slots * self.slot_duration, namespace=namespace,
-                report="text", report_period=60 * second)
+                report="text", report_period=REPORT_SECONDS * second)
 
-    def _run_standalone(self, timeline, state, seed, learning_rates):
+    def _report_to(self, progress, timeline):
+        """``on_report(simulated seconds)`` for the device: samples done among the slots the
+        binary has passed, or None without ``progress``."""
+        if progress is None:
+            return None
+        is_sample = np.isin(timeline.kinds[:-1], (TRAIN, EVAL))
+        done = np.concatenate([[0], np.cumsum(is_sample)])
+        slot_seconds = float(self.slot_duration / second)
+
+        def on_report(simulated):
+            passed = min(int(simulated / slot_seconds + 1e-9), len(done) - 1)
+            progress(int(done[passed]), int(done[-1]))
+        return on_report
+
+    def _run_standalone(self, timeline, state, seed, learning_rates, on_report=None):
         self.compile()
         h = self._handles
         run_args = {h["slot_kind"]: timeline.kinds, h["slot_row"]: timeline.rows,
@@ -254,7 +274,7 @@ class Simulator:
             labels[view] = f"the learning rate of {name}"
         started = time.perf_counter()
         # results in its own folder, released in run(); any complaint of the binary raises
-        self.device.run_standalone(run_args, labels=labels)
+        self.device.run_standalone(run_args, labels=labels, on_report=on_report)
         return started
 
     def _collect(self, timeline, elapsed):

@@ -205,7 +205,8 @@ def _resolved_rule(config_json):
         return None
 
 
-def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None):
+def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_hook=None,
+          progress=None):
     """Train ``config`` for ``config.epochs`` epochs, writing metrics and checkpoints to ``out_dir``.
 
     Before any work, ``out_dir`` is prepared, probed for writing and locked for this run
@@ -218,13 +219,16 @@ def train(config, out_dir, *, resume=False, log=print, build_root=None, epoch_ho
     ``epoch_hook(epoch, record, state, n_train)``, if given, runs after every epoch's simulation
     (``epoch`` counts from 0; ``record`` is the :class:`EpochRecord`, with state snapshots when
     ``config.track_alignment`` is set); the dict it returns is merged into the epoch's metrics.
+    ``progress``, if given (e.g. a :class:`plausigrad.protocols.progress.ProgressLine`), is
+    called as ``progress(label, done, total)`` with the samples an epoch has simulated while a
+    standalone binary runs, and ``progress.finish()`` after each epoch.
     Returns the list of per-epoch metric dicts (including those of resumed epochs).
     """
     if resume and not os.path.isdir(out_dir):
         raise CheckpointError(f"no checkpoint in {out_dir} (the directory does not exist); "
                               "drop --resume to start a new run")
     with open_run_directory(out_dir):
-        return _train_locked(config, out_dir, resume, log, build_root, epoch_hook)
+        return _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress)
 
 
 def _resume_point(config, out_dir):
@@ -254,7 +258,7 @@ def check_checkpoint_state(rule, state, sizes, where):
                               "new --out") from None
 
 
-def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
+def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress):
     from plausigrad.protocols.engine import Simulator, slot_metrics  # imports Brian2
     from plausigrad.protocols.recorders import Snapshots
     rule = config.make_rule()
@@ -295,8 +299,15 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook):
         order = rng.permutation(n_train)
         seed = int(rng.integers(1, 2**31 - 1))
         started = time.perf_counter()
+        if progress is not None:
+            progress.start()
         record = simulator.run(state, order, seed,
-                               rule.learning_rate_values(len(sizes) - 1, lr_factor))
+                               rule.learning_rate_values(len(sizes) - 1, lr_factor),
+                               progress=None if progress is None else
+                               (lambda done, total, e=epoch: progress(f"epoch {e + 1}", done,
+                                                                      total)))
+        if progress is not None:
+            progress.finish()
         state = record.state
         entry = {"epoch": epoch + 1,
                  **slot_metrics(record, labels, rule.count_steps(config.windows()), rule.loss),

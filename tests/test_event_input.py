@@ -66,7 +66,7 @@ def expected_steps(case, windows, kind):
     return [(s, s) for s in range(windows.forward_steps)]
 
 
-def run_case(case, device):
+def run_case(case, device, progress=None):
     rule_name, params, windows, sleep = CASES[case]
     rule = make_rule(rule_name, params)
     frames = synthetic_frames(N_TRAIN + N_EVAL)
@@ -75,7 +75,8 @@ def run_case(case, device):
     sim = Simulator(rule, SIZES, windows, sleep, rows, labels, N_TRAIN, N_EVAL, device=device,
                     recorders=[Probes({})], input_encoding=PackedEvents(N_UNITS, N_BINS))
     state = rule.initial_state(SIZES, np.random.default_rng(1))
-    record = sim.run(state, np.array([2, 0, 1]), 3, rule.learning_rate_values(len(SIZES) - 1))
+    record = sim.run(state, np.array([2, 0, 1]), 3, rule.learning_rate_values(len(SIZES) - 1),
+                     progress=progress)
     return frames, windows, record
 
 
@@ -128,9 +129,15 @@ def test_packing_round_trip_and_size():
 
 @pytest.mark.slow
 def test_event_input_on_cpp_standalone(tmp_path):
-    """The same equality on C++ standalone (BioGrad published: a full build)."""
+    """The same equality on C++ standalone (BioGrad published: a full build); the run's progress
+    reaches the caller from the binary's report, ending at all samples done."""
     case = "biograd-published"
-    check_spikes_equal_frames(case, *run_case(case, Device("cpp", build_directory=str(tmp_path))))
+    calls = []
+    result = run_case(case, Device("cpp", build_directory=str(tmp_path)),
+                      progress=lambda done, total: calls.append((done, total)))
+    check_spikes_equal_frames(case, *result)
+    assert calls and calls[-1] == (N_TRAIN + N_EVAL, N_TRAIN + N_EVAL), calls
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
 def test_raster_figure_shows_on_and_off_events(tmp_path, monkeypatch):
