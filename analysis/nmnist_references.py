@@ -4,9 +4,8 @@ binned frames (:func:`plausigrad.analysis.ann_baseline.train_ann`, the clipped-l
 MLP, online SGD).
 
 Data: the N-MNIST files under ``--data-dir`` (:mod:`plausigrad.protocols.event_data`), binned as
-the rules see them (default: 60 binary bins of 5 ms). The last ``--validation`` training files
-(in reading order, which is by label folder, so the split is taken from a shuffled order with
-``--seed``) are held out; both models train a fixed number of epochs with fixed settings and
+the rules see them (default: 60 binary bins of 5 ms). ``--validation`` training files, drawn
+from a shuffled order (``--seed``), are held out; both models train a fixed number of epochs with fixed settings and
 report validation and test accuracy after every epoch — nothing is chosen on the test set. The
 ANN's input is each unit's event rate (events / bins). Example::
 

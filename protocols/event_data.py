@@ -28,6 +28,7 @@ digit, a missing split) is a one-line :class:`~plausigrad.protocols.datasets.Dat
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,9 @@ def read_nmnist_file(path):
         first = int(np.argmax(bad))
         raise DatasetError(f"{path}: malformed N-MNIST file: event {first} at (x={x[first]}, "
                            f"y={y[first]}) lies outside the 34 x 34 sensor")
-    return tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+    # decode the bytes already read (the file is not read twice)
+    return tonic.io.read_mnist_file(io.BytesIO(raw), dtype=tonic.datasets.NMNIST.dtype,
+                                    is_stream=True)
 
 
 def bin_events(events, binning=Binning()):
@@ -143,6 +146,13 @@ class EventFrames:
     counts: np.ndarray
     labels: np.ndarray
     binning: Binning
+
+    @classmethod
+    def from_entries(cls, entries, labels, binning):
+        """Stack per-sample (bins, units, counts) (:func:`frames_to_entries`) in sample order."""
+        offsets = np.concatenate([[0], np.cumsum([len(e[0]) for e in entries])]).astype(np.int64)
+        stack = [np.concatenate([e[k] for e in entries]) for k in range(3)]
+        return cls(offsets, *stack, np.asarray(labels, dtype=np.int64), binning)
 
     def __len__(self):
         return len(self.labels)
@@ -201,14 +211,9 @@ def load_nmnist_split(root, split, binning=Binning(), limit=None):
             raise DatasetError(f"{split.lower()} limit {limit} exceeds the {len(files)} files in "
                                f"{Path(root) / split}")
         files = files[:limit]
-    offsets, parts = [0], []
-    for path, _ in files:
-        entries = frames_to_entries(bin_events(read_nmnist_file(path), binning))
-        parts.append(entries)
-        offsets.append(offsets[-1] + len(entries[0]))
-    stack = [np.concatenate([p[k] for p in parts]) for k in range(3)]
-    return EventFrames(np.asarray(offsets, dtype=np.int64), *stack,
-                       np.asarray([label for _, label in files], dtype=np.int64), binning)
+    return EventFrames.from_entries(
+        [frames_to_entries(bin_events(read_nmnist_file(path), binning)) for path, _ in files],
+        [label for _, label in files], binning)
 
 
 def locate_nmnist(data_dir):

@@ -32,7 +32,7 @@ def synthetic_frames(n_samples, seed=0):
     """Binary frames of random events (~3 % of the cells), through the real binning."""
     rng = np.random.default_rng(seed)
     binning = Binning(bin_us=1000, n_bins=N_BINS)
-    parts, offsets = [], [0]
+    parts = []
     for _ in range(n_samples):
         n = 900
         events = np.zeros(n, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
@@ -40,9 +40,7 @@ def synthetic_frames(n_samples, seed=0):
         events["t"] = np.sort(rng.integers(0, 14_000, n))  # some beyond the last bin
         events["p"] = rng.integers(0, 2, n)
         parts.append(frames_to_entries(bin_events(events, binning)))
-        offsets.append(offsets[-1] + len(parts[-1][0]))
-    stack = [np.concatenate([p[k] for p in parts]) for k in range(3)]
-    return EventFrames(np.array(offsets), *stack, rng.integers(0, 4, n_samples), binning)
+    return EventFrames.from_entries(parts, rng.integers(0, 4, n_samples), binning)
 
 
 #: rule, its parameters, windows, sleep schedule, and its stimulus: which steps of a TRAIN /
