@@ -180,6 +180,9 @@ trace_dw = trace_dw + trace_in * psi_post * learning_post
 trace_in = trace_in * (1 - learning_post * spk_post - learning_post * v_post * psi_post)
 '''
 
+#: The spike condition (the thresholder's; the event-driven trace evaluates it too).
+LIF_THRESHOLD = "active > 0 and v > lif_threshold"
+
 #: Below this |P| a neuron rebases the event-driven traces of its synapses: it bounds the
 #: cancellation in e = ê + c·H to ~1e-16 / TRACE_REBASE_BELOW (the agreement tests hold to
 #: 1e-10 against the per-step form).
@@ -200,8 +203,8 @@ rebase : 1          # [soma] 1 in a step where the neuron rebases its synapses
 #: order 2): P, H and the rebase decision. The spike of this step is the thresholder's
 #: condition on the same v. Recorders at ``thresholds`` order −1 see P and H of the previous
 #: step, like the synapses' c and ê (updated in the ``synapses`` slot).
-EVENT_TRACE_STEP = '''
-trace_factor = 1 - learning * (int(active > 0 and v > lif_threshold) + v * psi)
+EVENT_TRACE_STEP = f'''
+trace_factor = 1 - learning * (int({LIF_THRESHOLD}) + v * psi)
 rebase_sum = trace_sum + learning * lif_decay * psi * trace_product
 rebase_product = trace_product * (1 - learning + learning * lif_decay * trace_factor)
 rebase = int(learning > 0 and abs(rebase_product) < trace_rebase_below)
@@ -299,7 +302,7 @@ def lif_layer(n_neurons, depth, n_layers, schedule_equations, *, name, soft_erro
         events.update(ERROR_EVENTS)
     else:
         events.update({k: c.replace("DEPTH", str(depth)) for k, c in SLEEP_EVENTS.items()})
-    group = NeuronGroup(n_neurons, model, threshold="active > 0 and v > lif_threshold",
+    group = NeuronGroup(n_neurons, model, threshold=LIF_THRESHOLD,
                         reset=LIF_RESET, events=events, method="exact", name=name)
     group.run_regularly(LIF_STEP, when="groups", order=0, name=f"{name}_step")
     group.run_regularly(LIF_TRACE_STEP, when="end", order=0, name=f"{name}_traces")
