@@ -16,7 +16,13 @@ What is timed (784-500-10, T_f = 20, T_b = 10, sleep 20 slots every 1000 samples
 7. BioGrad's published profile (the lab's 784-500-100-10, windows 60 + 5, batch 128, a block of
    256 sleep slots after every 128 samples) with its two forms of the per-synapse trace, event-
    driven against per-step, on the same slice (``--rules biograd-published`` times only this
-   part).
+   part);
+8. event input (``--rules nmnist``): synthetic full-size N-MNIST (70 000 samples, each a real
+   subset sample translated on the sensor, :func:`~plausigrad.protocols.event_data.synthetic_frames`)
+   bit-packed into the compiled run, against static MNIST on the same BioGrad network
+   (2312- or 784-500-10, 20 + 10 steps, sleep): peak memory of the running binary (its full
+   data table loaded), the table's bytes per sample, compile seconds and samples/s over a slice.
+   Needs the N-MNIST subset (``--nmnist-dir``, default ``../shared/data/nmnist``).
 
 Samples/s count training and evaluation slots alike. Results go to stdout and to
 ``results/bench.json``. Data: full MNIST when ``--data-dir``/``PLAUSIGRAD_DATA_DIR`` is given,
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -132,8 +139,108 @@ def bench_published_traces(images, labels, build_root, n_train=256, n_eval=128):
     return results
 
 
+class PeakMemory:
+    """Peak resident memory (VmHWM, bytes) of this process's child called ``main`` (the compiled
+    standalone binary, which Brian2 starts as a direct child), polled from ``/proc`` every
+    ``period`` s while the context is open; ``peak`` is None when no such child was seen.
+    VmHWM is the kernel's high-water mark, so a peak between two polls is caught as long as
+    one poll comes after it (the binary's peak is its data tables, loaded at start)."""
+
+    def __init__(self, period=0.2):
+        self.period, self.peak = period, None
+        self._stop = threading.Event()
+
+    def _poll(self):
+        me = str(os.getpid())
+        while not self._stop.wait(self.period):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/status") as handle:
+                        fields = dict(line.split(":", 1) for line in handle if ":" in line)
+                except OSError:
+                    continue
+                if fields.get("Name", "").strip() == "main" and \
+                        fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+                    kib = int(fields["VmHWM"].split()[0])
+                    self.peak = max(self.peak or 0, kib * 1024)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+#: The event-input bench: BioGrad's default network and windows, on both inputs.
+EVENT_HIDDEN = (500,)
+
+
+def bench_event_input(mnist_images, mnist_labels, nmnist_dir, build_root, cpp_slice=3000,
+                      n_rows=FULL_EPOCH_SAMPLES, seed=0):
+    """BioGrad (defaults: 20 + 10 steps, sleep) on C++ standalone with a data table of
+    ``n_rows`` samples (full size by default), once with synthetic N-MNIST event frames
+    (bit-packed, 60 binary 5 ms bins, 2312 inputs) and once with static MNIST images (784
+    inputs, rates): compile seconds, samples/s over ``cpp_slice`` samples (one sixth of them
+    evaluation), the peak memory of the running binary and the table's bytes per sample."""
+    from plausigrad.protocols.event_data import (N_UNITS, load_nmnist_split, locate_nmnist,
+                                                 pack_frames, synthetic_frames)
+    from plausigrad.models.encoders import PackedEvents
+    source = load_nmnist_split(locate_nmnist(nmnist_dir), "Train")
+    started = time.perf_counter()
+    frames = synthetic_frames(source, n_rows, np.random.default_rng(seed))
+    packed = pack_frames(frames)
+    results = {"rule": "biograd", "windows": [WINDOWS.forward_steps, WINDOWS.feedback_steps],
+               "table_samples": n_rows, "slice_samples": cpp_slice,
+               "synthetic_source": f"{len(source)} N-MNIST training files at {nmnist_dir}",
+               "events_per_sample": round(float(np.diff(frames.offsets).mean()), 1),
+               "synthesis_seconds": round(time.perf_counter() - started, 1)}
+    event_labels = frames.labels
+    del frames
+    if len(mnist_labels) < n_rows:  # the bundled subset: its images repeated to full size
+        repeats = -(-n_rows // len(mnist_labels))
+        mnist_images = np.tile(mnist_images, (repeats, 1))
+        mnist_labels = np.tile(mnist_labels, repeats)
+    inputs = {"nmnist": (packed, event_labels, N_UNITS,
+                         PackedEvents(N_UNITS, source.binning.n_bins)),
+              "mnist": (mnist_images[:n_rows], mnist_labels[:n_rows], mnist_images.shape[1],
+                        None)}
+    eval_part = cpp_slice // 6
+    for name, (table, labels, n_inputs, encoding) in inputs.items():
+        sizes = (n_inputs, *EVENT_HIDDEN, 10)
+        rule = make_rule("biograd")
+        state = rule.initial_state(sizes, np.random.default_rng(seed))
+        # the whole table is in the binary; the run presents the first rows of it
+        simulator = Simulator(rule, sizes, WINDOWS, SLEEP, table, labels, cpp_slice - eval_part,
+                              eval_part, device=Device("cpp", os.path.join(build_root, f"ev_{name}")),
+                              input_encoding=encoding)
+        entry = {"network": "-".join(map(str, sizes)),  # the table as the binary holds it
+                 "table_bytes_per_sample": int(simulator.images[0].nbytes),
+                 "table_gib": round(simulator.images.nbytes / 2**30, 2),
+                 "cpp_compile_seconds": round(simulator.compile(), 1)}
+        with PeakMemory() as memory:
+            entry["cpp"] = _time_run(simulator, rule, state, cpp_slice - eval_part)
+        entry["binary_peak_memory_gib"] = (None if memory.peak is None
+                                           else round(memory.peak / 2**30, 2))
+        results[name] = entry
+        del simulator
+    results["ratios"] = {
+        "nmnist_vs_mnist_samples_per_second": round(
+            results["nmnist"]["cpp"]["samples_per_second"]
+            / results["mnist"]["cpp"]["samples_per_second"], 2),
+        "nmnist_vs_mnist_binary_memory": (
+            None if None in (results["nmnist"]["binary_peak_memory_gib"],
+                             results["mnist"]["binary_peak_memory_gib"])
+            else round(results["nmnist"]["binary_peak_memory_gib"]
+                       / results["mnist"]["binary_peak_memory_gib"], 2))}
+    return results
+
+
 def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, exact_slice=500,
-              rules=("biograd", "emstdp", "ssnnbp", "biograd-published")):
+              rules=("biograd", "emstdp", "ssnnbp", "biograd-published", "nmnist"),
+              nmnist_dir="../shared/data/nmnist"):
     dataset = load_dataset("mnist", data_dir=data_dir)
     images = np.concatenate([dataset.train_images, dataset.test_images])
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
@@ -154,6 +261,8 @@ def run_bench(data_dir=None, cpp_slice=5000, runtime_slice=300, loop_slice=40, e
                 / results["cpp_full_epoch_seconds_extrapolated"], 2)
     if "biograd-published" in rules:
         results["biograd_published_traces"] = bench_published_traces(images, labels, build_root)
+    if "nmnist" in rules:
+        results["event_input"] = bench_event_input(images, labels, nmnist_dir, build_root)
     return results
 
 
@@ -199,7 +308,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="results/bench.json")
-    choices = ("biograd", *RULE_BENCHES, "biograd-published")
+    choices = ("biograd", *RULE_BENCHES, "biograd-published", "nmnist")
+    parser.add_argument("--nmnist-dir", default="../shared/data/nmnist",
+                        help="N-MNIST subset the synthetic full-size data is drawn from "
+                             "(part nmnist)")
     parser.add_argument("--rules", default=",".join(choices),
                         help=f"comma-separated parts to time ({', '.join(choices)})")
     args = parser.parse_args(argv)
@@ -208,7 +320,14 @@ def main(argv=None):
     if unknown:
         parser.exit(2, f"error: unknown rule(s) for --rules: {', '.join(unknown)} "
                        f"(choose from {', '.join(choices)})\n")
-    results = run_bench(args.data_dir, rules=rules)
+    if "nmnist" in rules:
+        from plausigrad.protocols.datasets import DatasetError
+        from plausigrad.protocols.event_data import list_split, locate_nmnist
+        try:
+            list_split(locate_nmnist(args.nmnist_dir), "Train")
+        except DatasetError as exc:
+            parser.exit(2, f"error: part nmnist needs the N-MNIST subset: {exc}\n")
+    results = run_bench(args.data_dir, rules=rules, nmnist_dir=args.nmnist_dir)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)

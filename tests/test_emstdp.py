@@ -276,24 +276,29 @@ def _random_problem(feedback, n_samples, seed=4, sizes=(30, 12, 10)):
     return images, labels, rng
 
 
-@pytest.mark.parametrize("feedback, batch_size, target", [("symmetric", 1, "numpy"),
-                                                          ("fa", 3, "cython")])
-def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_size, target):
-    sizes = (30, 12, 10)
+DEEP = (30, 12, 8, 10)  # two hidden layers
+
+
+@pytest.mark.parametrize("feedback, batch_size, target, sizes", [
+    ("symmetric", 1, "numpy", (30, 12, 10)), ("fa", 3, "cython", (30, 12, 10)),
+    ("symmetric", 1, "numpy", DEEP), ("fa", 3, "cython", DEEP)])
+def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_size, target, sizes):
     n_slots = 5  # with batch 3: a full batch and a partial one, averaged over its 2 samples
-    images, labels, rng = _random_problem(feedback, n_slots)
+    images, labels, rng = _random_problem(feedback, n_slots, sizes=sizes)
     params = EMSTDPParameters(profile="revised", feedback=feedback, batch_size=batch_size,
                               learning_rate=(0.05, 0.02))
     rule = EMSTDP(params)
     state = rule.initial_state(sizes, rng)
-    state["W1"] *= 3.0  # lively hidden layer
+    state["W1"] *= 3.0  # lively hidden layer (scaling W2 too saturates DEEP's layer 1 under fa)
     record = simulate(rule, sizes, state, np.vstack([images, images[:1]]),
                       np.concatenate([labels, labels[:1]]), n_eval=1, target=target)
-    counts = [slot_counts(record, group, n, n_slots)
-              for group, n in zip(("input", "layer1", "layer2"), sizes)]
-    assert counts[2][0].sum() > 0 and np.any(counts[2][1] != counts[2][0])
+    groups = ["input", *(f"layer{l}" for l in range(1, len(sizes)))]
+    counts = [slot_counts(record, group, n, n_slots) for group, n in zip(groups, sizes)]
+    for layer in counts[1:]:  # every layer spikes, and its phase-2 counts carry an error
+        assert layer[0].sum() > 0 and np.any(layer[1] != layer[0])
     expected = reference.update(params, state, counts, WINDOWS.forward_steps)  # the spec's §3.5
-    for name in ("W1", "W2", "rms1", "rms2"):
+    names = [f"{kind}{l}" for kind in ("W", "rms") for l in range(1, len(sizes))]
+    for name in names:
         assert not np.allclose(record.state[name], state[name]), f"{name} did not change"
         np.testing.assert_allclose(record.state[name], expected[name], rtol=1e-10, atol=1e-12,
                                    err_msg=name)
@@ -301,25 +306,28 @@ def test_update_equals_the_numpy_formula_on_identical_counts(feedback, batch_siz
         np.testing.assert_array_equal(record.state["B1"], state["B1"])  # fixed
 
 
-@pytest.mark.parametrize("forward_reset", ["zero", "subtract"])
-def test_reference_forward_reproduces_brian_counts(forward_reset):
-    sizes = (30, 12, 10)
-    images, labels, rng = _random_problem("symmetric", 4, seed=7)
+@pytest.mark.parametrize("forward_reset, sizes", [("zero", (30, 12, 10)),
+                                                   ("subtract", (30, 12, 10)), ("zero", DEEP)])
+def test_reference_forward_reproduces_brian_counts(forward_reset, sizes):
+    images, labels, rng = _random_problem("symmetric", 4, seed=7, sizes=sizes)
     rule = EMSTDP(EMSTDPParameters(profile="revised", batch_size=1,
                                    neuron={"forward_reset": forward_reset}))
     state = rule.initial_state(sizes, rng)
-    state["W1"] *= 3.0
+    for l in range(1, len(sizes) - 1):
+        state[f"W{l}"] *= 3.0
     record = simulate(rule, sizes, state, images, labels, n_eval=4)  # EVAL: fixed weights
     spikes = np.zeros((WINDOWS.forward_steps, 4, sizes[0]))
     indices, steps = record.spikes["input"]
     slot, offset = np.divmod(steps, WINDOWS.slot_steps)
     keep = (slot < 4) & (offset < WINDOWS.forward_steps)
     spikes[offset[keep], slot[keep], indices[keep]] = 1
-    counts = if_forward([state["W1"], state["W2"]], forward_thresholds(sizes, rule.params.neuron),
-                        spikes, forward_reset)
-    for l, group in ((1, "layer1"), (2, "layer2")):
-        np.testing.assert_array_equal(counts[l], slot_counts(record, group, sizes[l], 4)[0])
-    np.testing.assert_array_equal(record.output_counts[:4], counts[2])  # the engine's monitor
+    weights = [state[f"W{l}"] for l in range(1, len(sizes))]
+    counts = if_forward(weights, forward_thresholds(sizes, rule.params.neuron), spikes,
+                        forward_reset)
+    for l in range(1, len(sizes)):
+        assert counts[l].sum() > 0, f"layer {l} silent: the comparison would be empty"
+        np.testing.assert_array_equal(counts[l], slot_counts(record, f"layer{l}", sizes[l], 4)[0])
+    np.testing.assert_array_equal(record.output_counts[:4], counts[-1])  # the engine's monitor
 
 
 # -- alignment ------------------------------------------------------------------------------------

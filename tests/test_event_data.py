@@ -137,3 +137,26 @@ def test_load_dataset_nmnist_gives_packed_rows_and_the_encoding(monkeypatch):
     monkeypatch.delenv("PLAUSIGRAD_DATA_DIR", raising=False)
     with pytest.raises(DatasetError, match="nmnist is not bundled and needs a data directory"):
         load_dataset("nmnist")
+
+
+@pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="../shared/data/nmnist not present")
+def test_synthetic_frames_translate_real_samples_and_keep_their_event_statistics():
+    """The bench's synthetic full-size N-MNIST: each sample is one source sample moved on the
+    sensor, found back here by trying every shift (a numpy reference with np.roll on the dense
+    frames): same bins, same polarities, same number of events per bin."""
+    from plausigrad.protocols.event_data import synthetic_frames
+    source = load_nmnist_split(SHARED_NMNIST, "Test", limit=8)
+    synthetic = synthetic_frames(source, 30, np.random.default_rng(3), max_shift=2)
+    assert len(synthetic) == 30
+    shifts = set()
+    for s in range(len(synthetic)):
+        got = synthetic.dense(s).reshape(60, 2, 34, 34)
+        matches = [(k, dx, dy) for k in range(len(source)) for dx in range(-2, 3)
+                   for dy in range(-2, 3)
+                   if np.array_equal(got, np.roll(source.dense(k).reshape(60, 2, 34, 34),
+                                                  (dy, dx), axis=(2, 3)))]
+        assert matches, f"synthetic sample {s} is no translation of a source sample"
+        k, dx, dy = matches[0]
+        assert synthetic.labels[s] == source.labels[k]
+        shifts.add((dx, dy))
+    assert len(shifts) > 5  # the shifts vary

@@ -138,6 +138,67 @@ def test_expected_coincidence_update_is_minus_dw_T_x_delta():
     assert record.output_counts.sum() == events
 
 
+# two hidden layers: drives of layer 2 depend on layer 1's spikes, so the coincidences of W2
+# and W3 must pair each gradient spike with the spikes that caused it, and layer 1's gradient
+# travels through two stochastic gradient layers
+DEEP_Z1 = np.array([0.5, 0.5, 0.5])                 # layer-1 drive (input: 1 every step)
+DEEP_W2 = np.full((3, 3), 0.05) + 0.75 * np.eye(3)  # layer 2 follows layer 1
+DEEP_B2 = np.full(3, 0.05)                          # z2 in (0, 1) for every x1: f'2 = 1
+DEEP_W3 = np.array([[0.5, -0.5, 0.5], [-0.5, 0.5, -0.5], [-0.5, -0.5, 0.5]])
+DEEP_B3 = np.zeros(3)
+DEEP_ALPHA = 1.0                                    # |α ν| ≤ 1 in both hidden layers
+
+
+def _exact_deep_expectations(label):
+    """Per step: E[(o − y) x2ᵀ], E[g2 x1ᵀ] and E[g1], enumerating the 64 patterns of the two
+    hidden layers (E[g2 | x] = α W3ᵀ (softmax(z3) − y), E[g1] = α W2ᵀ E[g2]: f' = 1 and no
+    probability is clipped)."""
+    y = np.eye(3)[label]
+    out_x2, g2_x1, g2 = np.zeros((3, 3)), np.zeros((3, 3)), np.zeros(3)
+    for p1 in itertools.product((0.0, 1.0), repeat=3):
+        x1 = np.array(p1)
+        z2 = DEEP_W2 @ x1 + DEEP_B2
+        assert np.all((z2 > 0) & (z2 < 1))
+        for p2 in itertools.product((0.0, 1.0), repeat=3):
+            x2 = np.array(p2)
+            weight = (np.prod(np.where(x1 > 0, DEEP_Z1, 1 - DEEP_Z1))
+                      * np.prod(np.where(x2 > 0, z2, 1 - z2)))
+            delta = softmax(DEEP_W3 @ x2 + DEEP_B3) - y
+            out_x2 += weight * np.outer(delta, x2)
+            expected_g2 = DEEP_ALPHA * DEEP_W3.T @ delta
+            g2_x1 += weight * np.outer(expected_g2, x1)
+            g2 += weight * expected_g2
+    return out_x2, g2_x1, DEEP_ALPHA * DEEP_W2.T @ g2
+
+
+def test_expected_coincidence_update_of_two_hidden_layers():
+    """As above, one more hidden layer (4-3-3-3, drain 2L − 1 = 5 steps). Against the
+    enumerated expectations: ΔW3 = −Δw_min N T E[(o − y) x2ᵀ], ΔW2 = −Δw_min N T E[g2 x1ᵀ],
+    ΔW1 = −Δw_min N T E[g1] x0ᵀ; tolerance 5 standard deviations of a sum of N·T terms in
+    {−1, 0, 1}. (Unpaired spikes, E[o − y] E[x2]ᵀ, differ from the first by only 1.7 of these
+    tolerances here: the one-hidden-layer test above is the one that checks the pairing.)"""
+    n_slots, steps, dw, label = 400, 50, 1e-7, 0
+    sizes = (4, 3, 3, 3)
+    rule = SSNNBP(SSNNBPParameters(learning_rate=(dw,), gradient_scale=DEEP_ALPHA))
+    state = {"W1": np.tile(DEEP_Z1[:, None] / 4, (1, 4)), "b1": np.zeros(3),
+             "W2": DEEP_W2.copy(), "b2": DEEP_B2.copy(), "W3": DEEP_W3.copy(),
+             "b3": DEEP_B3.copy()}
+    images, labels = np.ones((n_slots, 4)), np.full(n_slots, label)
+    sim = Simulator(rule, sizes, Windows(steps, 5), None, images, labels, n_slots, 0,
+                    device=Device("runtime", runtime_target="numpy"))
+    record = sim.run(state, np.arange(n_slots), 5, rule.learning_rate_values(3))
+    events = n_slots * steps
+    tolerance = 5 * np.sqrt(events)
+    out_x2, g2_x1, g1 = _exact_deep_expectations(label)
+    measured = {name: (record.state[name] - state[name]) / dw for name in ("W1", "W2", "W3")}
+    np.testing.assert_allclose(measured["W3"], -events * out_x2, atol=tolerance)
+    np.testing.assert_allclose(measured["W2"], -events * g2_x1, atol=tolerance)
+    np.testing.assert_allclose(measured["W1"], -events * np.tile(g1[:, None], (1, 4)),
+                               atol=tolerance)
+    # the two-layer gradient is not trivially 0 (nor would a wrong sign pass)
+    assert np.all(np.abs(events * g1) > 2 * tolerance)
+
+
 # -- angle to the R1 gradient against T ---------------------------------------------------------
 
 def test_update_angle_to_r1_gradient_falls_with_spike_train_length():
