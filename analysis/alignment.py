@@ -179,8 +179,12 @@ def rate_backprop(weights, forward, output_error):
 
 
 def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed=1,
-                      runtime_target="cython", details=False):
+                      runtime_target="cython", details=False, input_encoding=None):
     """Measure every alignment quantity of ``state`` on the probe set (``images``, ``labels``).
+
+    ``input_encoding``: how the rows of ``images`` drive the input (the engine's; e.g. the
+    bit-packed N-MNIST frames of ``--dataset nmnist``). The references read the input spikes
+    this run records, so they need nothing else from it.
 
     Returns ``{"loss": ..., "count_mismatch": ..., "layers": {"W1": {...}, ...}}`` with the
     quantities of :data:`QUANTITIES` per weight layer (None where undefined or not applicable).
@@ -194,6 +198,7 @@ def measure_alignment(rule, layer_sizes, windows, state, images, labels, *, seed
     probe_rule = model.probe_rule(rule, n_samples)
     simulator = Simulator(probe_rule, layer_sizes, windows, None, images, labels, n_samples, 0,
                           device=Device("runtime", runtime_target=runtime_target),
+                          input_encoding=input_encoding,
                           recorders=[Probes(model.error_probes(layer_sizes) or {
                               model.input_group: (("xhat",), (0,))})])
     learning_rates = model.learning_rates(rule, n_layers)
@@ -306,11 +311,11 @@ def tracking_table(runs, max_rows=6):
 
 
 def probe_set(config, size):
-    """The probe set of a run: the first ``size`` test samples of its dataset."""
+    """The probe set of a run: its dataset with the first ``size`` test samples (``test_images``,
+    ``test_labels``, ``input_encoding``, ``n_inputs``)."""
     from plausigrad.protocols.datasets import load_dataset
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, train_limit=1,
-                           test_limit=size)
-    return dataset.test_images, dataset.test_labels
+    return load_dataset(config.dataset, data_dir=config.data_dir, train_limit=1,
+                        test_limit=size)
 
 
 def check_probe_size(config, size):
@@ -330,7 +335,7 @@ def measure_snapshots(request):
 
     config = RunConfig(**request["config"])
     rule = config.make_rule()
-    images, labels = probe_set(config, request["probe_size"])
+    probe = probe_set(config, request["probe_size"])
     sizes = tuple(request["layer_sizes"])
     windows = Windows(config.forward_steps, config.feedback_steps)
     results = []
@@ -338,8 +343,9 @@ def measure_snapshots(request):
         for k, samples_seen in enumerate(request["samples_seen"]):
             state = {name[len(f"{k}/"):]: archive[name] for name in archive.files
                      if name.startswith(f"{k}/")}
-            result = measure_alignment(rule, sizes, windows, state, images, labels,
-                                       seed=request["seed"])
+            result = measure_alignment(rule, sizes, windows, state, probe.test_images,
+                                       probe.test_labels, seed=request["seed"],
+                                       input_encoding=probe.input_encoding)
             results.append({"samples_seen": int(samples_seen), **result})
     return results
 
@@ -402,11 +408,12 @@ def align_checkpoint(checkpoint_dir, *, probe_size=64, out=None, data_dir=None, 
     config = checkpoint_config(meta, checkpoint_dir,
                                data_dir=data_dir or meta["config"].get("data_dir"))
     check_probe_size(config, probe_size)
-    images, labels = probe_set(config, probe_size)
-    check_checkpoint_state(config.make_rule(), state, (images.shape[1], *config.hidden, 10),
+    probe = probe_set(config, probe_size)
+    check_checkpoint_state(config.make_rule(), state, (probe.n_inputs, *config.hidden, 10),
                            checkpoint_dir)
     result = measure_alignment(config.make_rule(), layer_sizes_of(state), config.windows(), state,
-                               images, labels, seed=seed)
+                               probe.test_images, probe.test_labels, seed=seed,
+                               input_encoding=probe.input_encoding)
     result = {"checkpoint": checkpoint_dir, "epoch": meta["epoch"], **result}
     log(f"alignment of {checkpoint_dir} (epoch {meta['epoch']}) on {probe_size} probe samples, "
         f"loss {result['loss']:.4f}, reference count mismatches {result['count_mismatch']}")

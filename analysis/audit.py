@@ -306,16 +306,25 @@ def audit_objects(objects, namespace, rule="custom", slot_steps=None):
     return AuditReport(rule, statements, opaque)
 
 
-def audit_rule(rule, layer_sizes=(8, 6, 4), sleep=True):
-    """Build ``rule``'s network (small sizes suffice: the code does not depend on them) and audit it."""
+def audit_rule(rule, layer_sizes=(8, 6, 4), sleep=True, event_bins=None):
+    """Build ``rule``'s network (small sizes suffice: the code does not depend on them) and audit
+    it. ``event_bins``: build it with event input instead of images (bit-packed binary frames of
+    that many bins, :class:`~plausigrad.models.encoders.PackedEvents`, as ``--dataset nmnist``
+    trains)."""
     import numpy as np
 
+    from plausigrad.models.encoders import PACKED_BITS, PackedEvents
     from plausigrad.protocols.engine import Simulator
     from plausigrad.protocols.schedule import SleepSchedule, Windows
     schedule = SleepSchedule(2, 1) if sleep and rule.uses_sleep else None
     n_in = layer_sizes[0]
-    simulator = Simulator(rule, layer_sizes, Windows(4, 4), schedule, np.zeros((3, n_in)),
-                          np.zeros(3), 2, 1, device="runtime")
+    if event_bins is None:
+        encoding, table = None, np.zeros((3, n_in))
+    else:
+        encoding = PackedEvents(n_in, event_bins)
+        table = np.zeros((3, -(-event_bins * n_in // PACKED_BITS)))
+    simulator = Simulator(rule, layer_sizes, Windows(4, 4), schedule, table, np.zeros(3), 2, 1,
+                          device="runtime", input_encoding=encoding)
     BrianLogger.suppress_name("unused_brian_object")  # the inspected network is never run
     network, namespace = simulator.inspect()
     return audit_objects(network.objects, namespace, rule=rule.name, slot_steps=8)

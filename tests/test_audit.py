@@ -118,3 +118,22 @@ def test_compartment_tags_are_declared_beside_the_group():
     assert compartments(group) == {"v": "soma", "r": "axon"}
     assert compartments(NeuronGroup(1, "v : 1")) == {}
     assert not hasattr(group, "_compartments")
+
+
+def _sorted_report(report):
+    """The JSON report with its statements in a fixed order (the network's object order is not)."""
+    data = json.loads(report_json(report))
+    data["statements"] = sorted(data["statements"], key=lambda s: json.dumps(s, sort_keys=True))
+    return data
+
+
+@pytest.mark.parametrize("rule_name", ["biograd", "emstdp", "ssnnbp"])
+def test_event_input_leaves_every_learning_statement_as_it_is(rule_name):
+    """With N-MNIST's bit-packed event input only the input group's drive changes: the audit of
+    every rule reads the same statements, with the same verdict, as with images."""
+    rule = RunConfig(rule=rule_name).make_rule()
+    images = _sorted_report(audit_rule(rule))
+    events = audit_rule(rule, event_bins=6)
+    assert events.local and events.online
+    assert _sorted_report(events) == images
+    assert images["statements"]  # not an empty comparison

@@ -215,3 +215,28 @@ def test_nmnist_folder_faults_are_one_line_on_the_command_line(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "label folder must be a digit 0-9, got 'seven'" in lines[0]
+
+
+@pytest.mark.parametrize("rule_name, options, windows", [
+    ("biograd", {"batch_size": 1}, Windows(N_BINS, 4)),
+    ("emstdp", {"batch_size": 1}, Windows(N_BINS, N_BINS)),
+    ("ssnnbp", {}, Windows(N_BINS, 3))])
+def test_alignment_analysis_runs_on_event_input(rule_name, options, windows):
+    """The alignment analysis on a probe set of event frames: the probe run presents the frames,
+    its references re-simulate the recorded input spikes (deterministic rules: zero count mismatches against Brian2), and every
+    weight layer gets an angle to backprop."""
+    from plausigrad.analysis.alignment import measure_alignment
+    frames = synthetic_frames(1, seed=5)  # one sample: batch 1, so the numpy target (no compile)
+    rule = make_rule(rule_name, options)
+    state = rule.initial_state(SIZES, np.random.default_rng(1))
+    result = measure_alignment(rule, SIZES, windows, state, pack_frames(frames), frames.labels,
+                               input_encoding=PackedEvents(N_UNITS, N_BINS),
+                               runtime_target="numpy", details=True)
+    # the probe presented the frames (bin t at step t of the forward window)
+    np.testing.assert_array_equal(result["arrays"]["input_spikes"][:, 0, :],
+                                  frames.dense(0)[:windows.forward_steps])
+    if rule_name != "ssnnbp":
+        assert result["count_mismatch"] == 0
+    angles = [layer[key] for layer in result["layers"].values() for key in layer
+              if "angle" in key and layer[key] is not None]
+    assert angles and np.all(np.isfinite(angles))
