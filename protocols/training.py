@@ -39,8 +39,8 @@ from plausigrad.rules.registry import make_rule, rule_names
 class RunConfig:
     """Everything that defines a training run (written into checkpoints, metrics and the run's
     ``config.toml``). The command line's general options are generated from these fields; the
-    windows default to the rule's ``default_windows``, the sleep schedule to its
-    ``sleep_defaults``."""
+    windows default to the rule's ``windows_for`` the depth (its ``default_windows`` unless the
+    rule says otherwise), the sleep schedule to its ``sleep_defaults``."""
 
     rule: str = param("biograd", "learning rule")
     hidden: tuple = param((500,), "hidden layer sizes, e.g. 500 or 500,100")
@@ -70,16 +70,16 @@ class RunConfig:
     def __post_init__(self):
         require_choice("rule", self.rule, rule_names())
         rule = self.make_rule()  # validates the rule's parameters; its profile sets defaults
-        if self.forward_steps is None or self.feedback_steps is None:
-            forward, feedback = rule.default_windows
-            if self.forward_steps is None:
-                object.__setattr__(self, "forward_steps", forward)
-            if self.feedback_steps is None:
-                object.__setattr__(self, "feedback_steps", feedback)
         require_choice("device", self.device, DEVICE_CHOICES)
         if self.lr_decay is None:
             object.__setattr__(self, "lr_decay", rule.default_lr_decay)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.forward_steps is None or self.feedback_steps is None:
+            forward, feedback = rule.windows_for(len(self.hidden) + 1)
+            if self.forward_steps is None:
+                object.__setattr__(self, "forward_steps", forward)
+            if self.feedback_steps is None:
+                object.__setattr__(self, "feedback_steps", feedback)
         if self.sleep_every is None or self.sleep_slots is None:
             every, slots = rule.sleep_defaults(len(self.hidden))
             if self.sleep_every is None:

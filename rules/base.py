@@ -140,6 +140,7 @@ class LearningRule:
     ``name``                the registry name (``plausigrad train --rule NAME``)
     ``parameters_class``    its :class:`RuleParameters` subclass (a frozen dataclass)
     ``default_windows``     (forward_steps, feedback_steps) used when the user gives none
+                            (:meth:`windows_for` may make them depend on the depth)
     ``alignment_plugin``    ``"module:Class"`` of its alignment plug-in
                             (:class:`plausigrad.analysis.alignment.AlignmentModel`), or None;
                             a string, so that the rule does not import the analysis layer
@@ -233,6 +234,11 @@ class LearningRule:
         """(train, eval): how many steps the output counts of a TRAIN and of an EVAL slot cover
         (default: the forward window, both)."""
         return windows.forward_steps, windows.forward_steps
+
+    def windows_for(self, n_layers):
+        """(forward_steps, feedback_steps) used when the user gives none, for ``n_layers``
+        weight layers; default: :attr:`default_windows` at every depth."""
+        return self.default_windows
 
     def check_windows(self, windows, n_layers):
         """Raise ConfigurationError if the rule cannot run with ``windows``

@@ -49,8 +49,9 @@ init_std               σ_l       †        W^l ~ N(0, σ_l²), per layer
 =====================  ========  =======  ======================================================
 
 T (the spike-train length) is the engine's ``forward_steps`` (``--forward-steps``); the feedback
-window only drains the pipeline: it must be ≥ 2L − 1 steps (3 for one hidden layer, the
-default).
+window only drains the pipeline: it must be ≥ 2L − 1 steps, and that is its default (3 for one
+hidden layer, 5 for two); a shorter one is refused (the lowest layers would lose the last
+gradient samples of every slot).
 """
 
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ from brian2 import Synapses
 
 from plausigrad.models.composite_neuron import (composite_layer, spike_history_depth,
                                                 stochastic_input, wta_output_layer)
-from plausigrad.models.errors import require_positive, require_rate
+from plausigrad.models.errors import ConfigurationError, require_positive, require_rate
 from plausigrad.models.parameters import param
 from plausigrad.models.synapses import connect_all_to_all, signed_pathways
 from plausigrad.rules.base import (BIAS_LR_FLAGS, LR_FLAGS, BiasedRuleParameters, LearningRule,
@@ -108,8 +109,24 @@ class SSNNBP(LearningRule):
     name = "ssnnbp"
     parameters_class = SSNNBPParameters
     #: (T, drain): spike trains of T = 32 steps; 3 steps drain a one-hidden-layer pipeline
+    #: (deeper networks: :meth:`windows_for`)
     default_windows = (32, 3)
     alignment_plugin = "plausigrad.analysis.ssnnbp_alignment:SSNNBPAlignment"
+
+    def windows_for(self, n_layers):
+        """T = 32 and the drain the pipeline of ``n_layers`` weight layers needs, 2L − 1."""
+        return self.default_windows[0], max(self.default_windows[1], 2 * n_layers - 1)
+
+    def check_windows(self, windows, n_layers):
+        """The feedback window drains the pipeline: ≥ 2L − 1 steps
+        (:mod:`plausigrad.models.composite_neuron`), else the gradient events of the lowest
+        layers fall beyond the slot and are lost."""
+        need = 2 * n_layers - 1
+        if windows.feedback_steps < need:
+            raise ConfigurationError(
+                f"SSNN-BP with {n_layers} weight layers needs a feedback (drain) window of at "
+                f"least 2L - 1 = {need} steps, got {windows.feedback_steps}; raise "
+                f"--feedback-steps (or leave it out for that default)")
 
     @property
     def loss(self):

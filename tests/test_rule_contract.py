@@ -76,7 +76,9 @@ def test_state_layout_matches_initial_state_and_the_built_network(name, params):
     state = rule.initial_state(sizes, np.random.default_rng(0))
     assert {k: v.shape for k, v in state.items()} == layout
     sleep = SleepSchedule(2, 1) if rule.uses_sleep else None
-    simulator = Simulator(rule, sizes, Windows(4, 4), sleep, np.zeros((3, 7)), np.zeros(3), 2, 1,
+    # 5 + 5: SSNN-BP's pipeline of 3 weight layers needs 2L - 1 feedback steps to drain,
+    # EMSTDP's published profile equal windows
+    simulator = Simulator(rule, sizes, Windows(5, 5), sleep, np.zeros((3, 7)), np.zeros(3), 2, 1,
                           device="runtime")
     BrianLogger.suppress_name("unused_brian_object")  # built to be inspected, never run
     simulator.inspect()

@@ -353,3 +353,19 @@ def test_ann_online_step_is_the_batch_one_gradient_step():
     for l, rate in enumerate((0.1, 0.2)):
         np.testing.assert_allclose(stepped_w[l], weights[l] - rate * gw[l])
         np.testing.assert_allclose(stepped_b[l], biases[l] - 0.05 * gb[l])
+
+
+def test_drain_window_follows_the_depth_and_a_short_one_is_refused():
+    """The pipeline of L weight layers needs 2L − 1 drain steps: that is the default at every
+    depth, and a shorter window is one line (it used to lose the last gradient samples of the
+    lowest layers without a word)."""
+    from plausigrad.protocols.training import RunConfig
+    assert RunConfig(rule="ssnnbp").feedback_steps == 3
+    assert RunConfig(rule="ssnnbp", hidden=(20, 10)).feedback_steps == 5
+    assert RunConfig(rule="ssnnbp", hidden=(20, 10, 10)).feedback_steps == 7
+    with pytest.raises(ConfigurationError, match="at least 2L - 1 = 5 steps, got 3"):
+        RunConfig(rule="ssnnbp", hidden=(20, 10), feedback_steps=3)
+    rule = SSNNBP(SSNNBPParameters())
+    with pytest.raises(ConfigurationError, match="at least 2L - 1 = 5 steps, got 4"):
+        Simulator(rule, (4, 3, 3, 3), Windows(8, 4), None, np.ones((1, 4)), np.zeros(1), 1, 0,
+                  device=Device("runtime", runtime_target="numpy"))
