@@ -315,7 +315,7 @@ def probe_set(config, size):
     ``test_labels``, ``input_encoding``, ``n_inputs``)."""
     from plausigrad.protocols.datasets import load_dataset
     return load_dataset(config.dataset, data_dir=config.data_dir, train_limit=1,
-                        test_limit=size)
+                        test_limit=size, binning=config.binning())
 
 
 def check_probe_size(config, size):

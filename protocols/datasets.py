@@ -342,7 +342,7 @@ def _read_role(directory, role, expected_md5s):
 
 
 def load_dataset(name="mnist", data_dir=None, verify_md5=True, train_limit=None,
-                 test_limit=None):
+                 test_limit=None, binning=None):
     """Load MNIST or Fashion-MNIST as a :class:`Dataset`.
 
     ``name`` is ``"mnist"`` or ``"fashion-mnist"``. The data directory is ``data_dir``, else
@@ -352,14 +352,20 @@ def load_dataset(name="mnist", data_dir=None, verify_md5=True, train_limit=None,
     Raises :class:`DatasetError` with one clear line on any problem.
 
     ``nmnist`` reads the original N-MNIST layout under the data directory (or its ``nmnist/``)
-    and bins it with the default :class:`~plausigrad.protocols.event_data.Binning` (no
-    checksums: the release has per-file data only, checked for structure).
+    and bins it with ``binning`` (a :class:`~plausigrad.protocols.event_data.Binning`; None:
+    the default, 60 binary 5 ms bins) (no checksums: the release has per-file data only,
+    checked for structure). ``binning`` is refused for image datasets.
     """
     _check_name(name)
     if name in EVENT_DATASETS:
         from plausigrad.protocols.event_data import load_event_dataset
-        return load_event_dataset(_event_data_dir(name, data_dir), train_limit=train_limit,
-                                  test_limit=test_limit)
+        from plausigrad.protocols.event_data import Binning
+        return load_event_dataset(_event_data_dir(name, data_dir),
+                                  Binning() if binning is None else binning,
+                                  train_limit=train_limit, test_limit=test_limit)
+    if binning is not None:
+        raise DatasetError(f"{name} is a dataset of images: event binning applies to "
+                           f"{', '.join(EVENT_DATASETS)} only")
     directory, expected_md5s, description = _locate(name, data_dir)
     missing = [str(directory / f) for f in FILENAMES.values() if not (directory / f).is_file()]
     if missing:

@@ -25,7 +25,7 @@ from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, json_safe,
                                              read_checkpoint, restore_rng, save_checkpoint)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
-from plausigrad.protocols.datasets import load_dataset
+from plausigrad.protocols.datasets import EVENT_DATASETS, DatasetError, load_dataset
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
 from plausigrad.protocols.resources import check_resources, epoch_slots
 from plausigrad.protocols.rundir import open_run_directory
@@ -50,6 +50,11 @@ class RunConfig:
     threads: int = param(0, "OpenMP threads for --device cpp (0: none)")
     dataset: str = param("mnist", "mnist, fashion-mnist or nmnist (N-MNIST events, 60 binary "
                                   "5 ms bins: docs/event-data.md)")
+    event_bins: int = param(None, "nmnist: time bins per sample (default 60)")
+    event_bin_ms: float = param(None, "nmnist: bin width in ms, a whole number of µs "
+                                      "(default 5)")
+    event_denoise_ms: float = param(None, "nmnist: drop events with no neighbour within this "
+                                          "many ms (tonic Denoise; default: off)")
     data_dir: str = param(None, "directory with the IDX .gz files or the N-MNIST folders "
                                 "(default: $PLAUSIGRAD_DATA_DIR, else the bundled MNIST subset)")
     train_limit: int = param(None, "use the first N training samples")
@@ -87,6 +92,19 @@ class RunConfig:
             if self.sleep_slots is None:
                 object.__setattr__(self, "sleep_slots", slots)
         require_finite_fields(self)
+        given = [name for name in self.EVENT_FIELDS if getattr(self, name) is not None]
+        if given and self.dataset not in EVENT_DATASETS:
+            raise ConfigurationError(f"--{given[0].replace('_', '-')} applies to event data "
+                                     f"(--dataset {' or '.join(EVENT_DATASETS)}), not to "
+                                     f"{self.dataset}")
+        if given:
+            if self.event_bins is not None:
+                require_positive("--event-bins", self.event_bins)
+                _require_count("event_bins", self.event_bins)
+            try:
+                self.binning()
+            except DatasetError as exc:
+                raise ConfigurationError(str(exc)) from None
         if not self.hidden:
             raise ConfigurationError("--hidden needs at least one hidden layer size, "
                                      "e.g. --hidden 500")
@@ -110,6 +128,23 @@ class RunConfig:
 
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)
+
+    #: The event-binning fields and their Binning names.
+    EVENT_FIELDS = ("event_bins", "event_bin_ms", "event_denoise_ms")
+
+    def binning(self):
+        """The :class:`~plausigrad.protocols.event_data.Binning` of an event dataset (its
+        defaults where a field is None), or None for an image dataset."""
+        if self.dataset not in EVENT_DATASETS:
+            return None
+        from plausigrad.protocols.event_data import Binning
+        default = Binning()
+        return Binning(
+            n_bins=default.n_bins if self.event_bins is None else self.event_bins,
+            bin_us=default.bin_us if self.event_bin_ms is None else _whole_us(self.event_bin_ms,
+                                                                              "--event-bin-ms"),
+            denoise_us=(None if self.event_denoise_ms is None
+                        else _whole_us(self.event_denoise_ms, "--event-denoise-ms")))
 
     def check_data(self, rule, n_train, n_test):
         """Raise :class:`ConfigurationError` when the data cannot carry this run: a mini-batch
@@ -150,6 +185,14 @@ class RunConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
+def _whole_us(ms, option):
+    """Milliseconds as a positive whole number of microseconds (tonic's time unit)."""
+    us = ms * 1000
+    if not us >= 1 or abs(us - round(us)) > 1e-6:
+        raise ConfigurationError(f"{option} must be a positive whole number of µs, got {ms!r} ms")
+    return int(round(us))
+
+
 def _require_count(name, value):
     """A non-negative integer (None passes: "automatic"); ``--seed -1`` is refused here."""
     if value is None:
@@ -165,11 +208,13 @@ def build_key(config, rule, n_train, n_eval):
     params = rule.describe()
     for runtime_value in ("learning_rate", "bias_learning_rate"):
         params.pop(runtime_value, None)
-    payload = json.dumps([params, config.hidden, config.forward_steps, config.feedback_steps,
-                          config.sleep_every if rule.uses_sleep else None,
-                          config.sleep_slots if rule.uses_sleep else None, config.device,
-                          config.threads, n_train, n_eval, config.track_alignment],
-                         sort_keys=True, default=str)
+    key = [params, config.hidden, config.forward_steps, config.feedback_steps,
+           config.sleep_every if rule.uses_sleep else None,
+           config.sleep_slots if rule.uses_sleep else None, config.device,
+           config.threads, n_train, n_eval, config.track_alignment]
+    if config.binning() is not None:  # the event input's expression holds the number of bins
+        key.append(dataclasses.asdict(config.binning()))
+    payload = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -180,7 +225,8 @@ def default_build_root():
 
 def _data(config):
     dataset = load_dataset(config.dataset, data_dir=config.data_dir,
-                           train_limit=config.train_limit, test_limit=config.test_limit)
+                           train_limit=config.train_limit, test_limit=config.test_limit,
+                           binning=config.binning())
     images = np.concatenate([dataset.train_images, dataset.test_images])
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
     return dataset, images, labels

@@ -164,9 +164,13 @@ def test_raster_figure_shows_on_and_off_events(tmp_path, monkeypatch):
 # -- the trainer and the command line on N-MNIST ------------------------------------------------
 
 @pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="../shared/data/nmnist not present")
-def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bins, bin_ms", [(None, None), (20, 10.0)])
+def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, bins, bin_ms):
     """``train`` with ``dataset = "nmnist"``: a 2312-input network fed the packed frames (numpy
-    runtime target, so nothing compiles), whose input spikes are the training files' frames."""
+    runtime target, so nothing compiles), whose input spikes are the training files' frames, at
+    the default binning and at the one the run's ``event_bins`` / ``event_bin_ms`` give."""
+    from plausigrad.protocols.event_data import Binning
+    binning = Binning() if bins is None else Binning(n_bins=bins, bin_us=int(bin_ms * 1000))
     from plausigrad.protocols import training
     from plausigrad.protocols.datasets import load_dataset
     monkeypatch.setattr(training, "Device", lambda kind, build, threads: Device(
@@ -186,22 +190,25 @@ def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "Simulator", Spy)
     config = training.RunConfig(rule="biograd", dataset="nmnist", data_dir=str(SHARED_NMNIST),
                                 hidden=(8,), epochs=1, device="runtime", train_limit=3,
-                                test_limit=2, forward_steps=N_BINS_FULL, feedback_steps=4,
+                                test_limit=2, forward_steps=binning.n_bins, feedback_steps=4,
+                                event_bins=bins, event_bin_ms=bin_ms,
                                 rule_params={"profile": "published", "batch_size": 1,
                                              "sleep_steps": 8})
     lines = []
     history = training.train(config, str(tmp_path / "run"), log=lines.append)
     assert "2312-8-10" in lines[0] and "nmnist" in lines[0]
     assert len(history) == 1 and 0 <= history[0]["test_accuracy"] <= 1
-    data = load_dataset("nmnist", data_dir=str(SHARED_NMNIST), train_limit=3, test_limit=2)
+    data = load_dataset("nmnist", data_dir=str(SHARED_NMNIST), train_limit=3, test_limit=2,
+                        binning=binning)
+    assert data.input_encoding.n_bins == binning.n_bins
     record, sim = seen["record"], seen["simulator"]
     assert sim.layer_sizes[0] == N_UNITS and sim.input_encoding == data.input_encoding
     i, t = record.spikes["input"]
     slot = sim.windows.slot_steps
     first = record.rows[0]  # the first slot's sample: its input spikes are its frames
     frames = data.frames[0].dense(first) if first < 3 else data.frames[1].dense(first - 3)
-    got = np.zeros((N_BINS_FULL, N_UNITS), dtype=int)
-    keep = t < N_BINS_FULL
+    got = np.zeros((binning.n_bins, N_UNITS), dtype=int)
+    keep = t < binning.n_bins
     got[t[keep], i[keep]] = 1
     np.testing.assert_array_equal(got, frames)
 
