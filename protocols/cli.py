@@ -388,19 +388,43 @@ def _quiet_brian2_at_exit():
     logging.getLogger("brian2").setLevel(logging.CRITICAL + 1)
 
 
+def _interrupted_line(exc, started):
+    """The one line of a command ended by Ctrl-C (SIGINT) or SIGTERM: what was under way."""
+    what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+    if not started:  # while the command's modules were imported / its options read
+        return f"plausigrad: {what}"
+    if getattr(exc, "during", None) == "compile":
+        return (f"plausigrad: {what} during the compile (the next run compiles again; "
+                "the last finished epoch, if any, is checkpointed)")
+    return f"plausigrad: {what} (the last finished epoch is checkpointed; use --resume)"
+
+
+def _ignore(signum, frame):
+    """SIGINT ignored as it was when the process started (a background job of a script)."""
+
+
 def main(argv=None):
-    _quiet_brian2_cache_notice()
+    # every import and option check is inside the try below: a Ctrl-C while Brian2 loads
+    # (seconds) is one line too, never a KeyboardInterrupt traceback
     interactive = argv is None  # the command itself, not a caller (the tests) in its process
     argv = sys.argv[1:] if argv is None else list(argv)
+    started = False
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Brian2 replaces the SIGINT handler on import and calls the one it found, which
+            # fails for SIG_IGN (a traceback at the first kill -INT); a Python no-op keeps
+            # the signal ignored
+            signal.signal(signal.SIGINT, _ignore)
     except ValueError:  # not the main thread: signals stay as they are
         previous = None
     try:
+        _quiet_brian2_cache_notice()
         try:
             args = parse_args(argv)
         except SystemExit as exc:  # --help (0) or a usage error, already printed in one line
             return exc.code
+        started = True
         args.func(args)
     except PlausigradError as exc:
         print(f"plausigrad: error: {exc}", file=sys.stderr)
@@ -408,10 +432,8 @@ def main(argv=None):
     except KeyboardInterrupt as exc:
         if interactive:
             _quiet_brian2_at_exit()
-        terminated = isinstance(exc, _Terminated)
-        print(f"plausigrad: {'terminated' if terminated else 'interrupted'} (the last finished "
-              "epoch is checkpointed; use --resume)", file=sys.stderr)
-        return 143 if terminated else 130
+        print(_interrupted_line(exc, started), file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

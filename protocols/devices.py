@@ -58,8 +58,12 @@ import contextlib
 import functools
 import importlib
 import os
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import tempfile
 from dataclasses import dataclass
 
@@ -238,10 +242,10 @@ class Device:
         stderr_path = os.path.abspath(os.path.join(active.project_dir, results, "stderr.txt"))
         command = prefs.devices.cpp_standalone.run_cmd_unix
         command = [command] if isinstance(command, str) else list(command)
-        # sh runs the binary in its own place (exec: same pid), its stderr into the file
-        prefs.devices.cpp_standalone.run_cmd_unix = [
-            "/bin/sh", "-c", 'exec "$0" "$@" 2>"$PLAUSIGRAD_STDERR"', *command]
-        os.environ["PLAUSIGRAD_STDERR"] = stderr_path
+        # the binary runs in the shim's place (exec: same pid), its stderr into the file, and
+        # dies with this process (SIGKILL included): see guarded_command
+        prefs.devices.cpp_standalone.run_cmd_unix = guarded_command(
+            command, signal.SIGKILL, stderr_path)
         report = os.path.join(active.project_dir, results, "stdout.txt")
         try:
             if on_report is None:
@@ -255,7 +259,6 @@ class Device:
             failed = exc
         finally:
             prefs.devices.cpp_standalone.run_cmd_unix = command if len(command) > 1 else command[0]
-            os.environ.pop("PLAUSIGRAD_STDERR", None)
         complaint = binary_complaint(_read_text(stderr_path), _run_arg_names(run_args, labels))
         if complaint or failed:
             self.release_results()
@@ -266,6 +269,89 @@ class Device:
         """Remove the results folder of the last run (once its values have been read)."""
         from brian2.devices.device import get_device
         shutil.rmtree(get_device().results_dir, ignore_errors=True)
+
+
+# Run by ``sys.executable -I -S -c`` in front of a child process: arms the Linux parent-death
+# signal (prctl PR_SET_PDEATHSIG; kept across exec), gives up if the parent is already gone
+# (it died before the signal was armed), sends standard error into a file if one is named, then
+# becomes the command (exec: same pid, so the parent's kill reaches it).
+_SHIM = """
+import ctypes, os, sys
+signum, parent, stderr_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+try:
+    ctypes.CDLL(None).prctl(1, signum, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:
+    os._exit(1)
+if stderr_path:
+    fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+os.execvp(sys.argv[4], sys.argv[4:])
+"""
+
+
+def guarded_command(command, signum=signal.SIGKILL, stderr_path=""):
+    """``command`` (a list) prefixed so that the process it starts gets ``signum`` when this
+    process dies, however it dies (SIGKILL too), and writes its standard error into
+    ``stderr_path`` (if given). Without it a compiled binary whose ``plausigrad`` was killed
+    goes on running with PPID 1, and a compile goes on writing into a build directory that the
+    next run may be compiling into. Linux only (elsewhere the command just runs).
+
+    The signal fires when the *thread* that started the child ends: start the child from a
+    thread that waits for it (``subprocess.call`` does)."""
+    return [sys.executable, "-I", "-S", "-c", _SHIM, str(int(signum)), str(os.getpid()),
+            stderr_path, *command]
+
+
+INCOMPLETE = ".plausigrad-build-incomplete"  #: in a build directory while it is being built
+
+
+def _compile_source(active, directory, compiler, debug, clean):
+    """``make`` of a standalone project, in place of Brian2's ``compile_source`` (which runs
+    ``os.system``: SIGINT is ignored in this process while make runs, and a failure prints the
+    whole make log). The log goes to ``make.log`` in the project; make dies with this process
+    (SIGTERM: make passes it on to the compilers and deletes the targets they left half-written).
+    Ctrl-C or SIGTERM here ends make first and is raised again, marked ``during = "compile"``;
+    a failed make is a :class:`DeviceError` naming the log and its first error."""
+    from brian2 import prefs
+    from brian2.utils.filetools import in_directory
+    make = shlex.split(prefs.devices.cpp_standalone.make_cmd_unix)
+    extra = [word for arg in prefs.devices.cpp_standalone.extra_make_args_unix
+             for word in shlex.split(arg)]
+    with in_directory(directory):
+        log_path = os.path.abspath("make.log")
+        with open(log_path, "w") as log:
+            if clean:
+                started = time.time()
+                _wait_make(guarded_command([*make, "clean"], signal.SIGTERM), log)
+                active.timers["compile"]["clean"] = time.time() - started
+            started = time.time()
+            code = _wait_make(guarded_command([*make, *extra], signal.SIGTERM), log)
+            active.timers["compile"]["make"] = time.time() - started
+    if code != 0:
+        first = next((line.strip() for line in _read_text(log_path).splitlines()
+                      if "error" in line.lower()), "no error line")
+        raise DeviceError(f"the compile failed (make exit status {code}): {first} (the whole "
+                          f"log: {log_path})")
+
+
+def _wait_make(command, log):
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    try:
+        return process.wait()
+    except BaseException as exc:  # Ctrl-C, SIGTERM: make cleans up, then the signal goes on
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if isinstance(exc, KeyboardInterrupt):
+            exc.during = "compile"
+        raise
 
 
 def _read_text(path):
@@ -471,7 +557,10 @@ def build_standalone(directory=None, *, run=False, compile=True, clean=False):
     nothing: the generated code is not byte-identical across processes (Brian2 orders clocks, and
     brian2cuda also variables, by set iteration order), so ``main.cpp``/``main.cu`` and, for CUDA,
     a few code objects (monitors, synapse creation; fewer with ``PYTHONHASHSEED=0``) are usually
-    rebuilt. ``clean=True`` forces a full rebuild. Timings: ``get_device().timers["compile"]``.
+    rebuilt. ``clean=True`` forces a full rebuild, and so does a build directory whose last build
+    did not finish (killed: it holds the :data:`INCOMPLETE` marker). ``make`` runs through
+    :func:`_compile_source` (log in ``make.log``; one-line :class:`DeviceError` on failure).
+    Timings: ``get_device().timers["compile"]``.
     """
     from brian2.devices.device import get_device
     active = get_device()
@@ -479,5 +568,25 @@ def build_standalone(directory=None, *, run=False, compile=True, clean=False):
         raise DeviceError("build_standalone needs a standalone device (activate 'cpp' or 'cuda')")
     if directory is None:
         directory = active.build_options.get("directory")
-    active.build(directory=directory, compile=compile, run=run, clean=clean, with_output=False)
+    if not compile:
+        active.build(directory=directory, compile=False, run=run, clean=clean,
+                     with_output=False)
+        return active.project_dir
+    # a build that was killed (in the code generation or the compile) leaves this marker: its
+    # object files may be half-written yet newer than their sources, so make would take them
+    # for done; the next build of the directory starts from clean
+    marker = os.path.join(directory, INCOMPLETE) if directory else None
+    if marker:
+        os.makedirs(directory, exist_ok=True)
+        clean = clean or os.path.exists(marker)
+        with open(marker, "w"):
+            pass
+    active.compile_source = functools.partial(_compile_source, active)
+    try:
+        active.build(directory=directory, compile=True, run=run, clean=clean,
+                     with_output=False)
+    finally:
+        del active.compile_source  # Brian2's method again
+    if marker:
+        os.remove(marker)
     return active.project_dir

@@ -541,7 +541,7 @@ def test_arrays_are_checked_against_the_network_before_a_run():
     rule = make_rule("ssnnbp")
     sizes = (8, 4, 10)
     state = rule.initial_state(sizes, np.random.default_rng(0))
-    sim = Simulator(rule, sizes, Windows(3, 2), None, np.zeros((3, 8)), np.zeros(3), 2, 1,
+    sim = Simulator(rule, sizes, Windows(3, 3), None, np.zeros((3, 8)), np.zeros(3), 2, 1,
                     device="cpp")  # nothing is generated before the checks
     rates = rule.learning_rate_values(2)
     with pytest.raises(ConfigurationError, match=r"W1 has shape \(4, 7\)"):
@@ -580,7 +580,7 @@ def test_a_standalone_read_error_fails_the_run(tmp_path, monkeypatch):
     rule = make_rule("ssnnbp")
     sizes = (8, 4, 10)
     rng = np.random.default_rng(0)
-    sim = Simulator(rule, sizes, Windows(3, 2), None, rng.uniform(0, 1, (3, 8)), np.zeros(3), 2,
+    sim = Simulator(rule, sizes, Windows(3, 3), None, rng.uniform(0, 1, (3, 8)), np.zeros(3), 2,
                     1, device=Device("cpp", "build"))
     sim.compile()
     view = sim._state_views()["W1"]
@@ -595,3 +595,153 @@ def test_the_cli_prints_one_line_end_to_end(tmp_path):
                            "--lr", "inf", "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+# -- processes that outlive their command: the binary, make ------------------------------------
+
+def _processes():
+    """{pid: (exe, cwd)} of the running (not zombie) processes that may be inspected."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                if handle.read().rpartition(")")[2].split()[0] == "Z":
+                    continue
+            found[int(name)] = (os.readlink(f"/proc/{name}/exe"), os.readlink(f"/proc/{name}/cwd"))
+        except OSError:
+            continue
+    return found
+
+
+def binaries(root):
+    """Pids of compiled ``main`` binaries of the build directories under ``root``."""
+    root = os.path.realpath(root)
+    return [pid for pid, (exe, _) in _processes().items()
+            if exe.startswith(root + os.sep) and os.path.basename(exe) == "main"]
+
+
+def compilers(root, python_pid):
+    """Pids of make and the compilers it runs in a build directory under ``root`` (not the
+    command's own Python process, which enters the directory while it builds)."""
+    root = os.path.realpath(root)
+    return [pid for pid, (exe, cwd) in _processes().items()
+            if pid != python_pid and (cwd + os.sep).startswith(root + os.sep)
+            and os.path.basename(exe) != "main"]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
+SHIM_PARENT = """
+import subprocess, sys, time
+from plausigrad.protocols.devices import guarded_command
+child = subprocess.Popen(guarded_command(["sleep", "60"]))
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_guarded_child_dies_with_its_parent():
+    """guarded_command: the parent-death signal reaches the command it becomes (exec: same pid),
+    also when the parent is SIGKILLed (no handler runs); an unguarded child outlives it."""
+    parent = subprocess.Popen([sys.executable, "-c", SHIM_PARENT], stdout=subprocess.PIPE,
+                              text=True)
+    child = int(parent.stdout.readline())
+    wait_for(lambda: _processes().get(child, ("",))[0].endswith("/sleep"), 10,
+             "the shim became sleep")
+    parent.kill()
+    parent.wait()
+    wait_for(lambda: child not in _processes(), 5, "the guarded child is gone")
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line():
+    """SIGINT while Brian2 and the rule are imported or the data loaded (the first seconds of a
+    command; each delay lands somewhere else): one line, exit 130, never a traceback."""
+    for delay in (0.3, 0.8, 1.5):
+        proc = subprocess.Popen([sys.executable, "-m", "plausigrad.protocols.cli", "train", *TINY,
+                                 "--out", os.devnull + "-never"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        lines = stderr.strip().splitlines()
+        assert proc.returncode == 130 and len(lines) == 1, (delay, proc.returncode, stderr)
+        assert lines[0].startswith("plausigrad: interrupted"), lines
+
+
+CPP = ["ssnnbp", "--device", "cpp", "--hidden", "6", "--train-limit", "1000", "--test-limit", "2",
+       "--forward-steps", "300"]  # one build for every case below; an epoch's binary runs ~3 s
+
+
+def command(*argv):
+    return [sys.executable, "-m", "plausigrad.protocols.cli", "train", *CPP, *argv]
+
+
+@pytest.fixture(scope="module")
+def cpp_runs(tmp_path_factory):
+    """A C++ build shared by the cases below, reached through two interrupted compiles:
+    Ctrl-C on the terminal (SIGINT to the process group) and a SIGKILL of plausigrad alone
+    while make runs. Each must end make and the compilers, leave the build marked incomplete
+    and the next run rebuild from clean. Then {"one": 1 epoch, "straight": 2 epochs} as
+    module fixture ``runs``, and the environment that reuses the build."""
+    from plausigrad.protocols.devices import INCOMPLETE
+    root = tmp_path_factory.mktemp("cpp")
+    builds = root / "builds"
+    env = {**os.environ, "PLAUSIGRAD_BUILD_DIR": str(builds), "PYTHONHASHSEED": "0"}
+    for how in ("ctrl-c", "sigkill"):
+        proc = subprocess.Popen(command("--epochs", "1", "--out", str(root / "one")), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, cwd=root)
+        wait_for(lambda: compilers(builds, proc.pid), 120, "make started")
+        time.sleep(2)  # into the compile
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+            lines = stderr.strip().splitlines()
+            assert proc.returncode == 130 and len(lines) == 1, (proc.returncode, stderr)
+            assert "interrupted during the compile" in lines[0], lines
+        else:
+            proc.kill()
+            proc.wait()
+        wait_for(lambda: not compilers(builds, proc.pid), 30, f"make and g++ gone ({how})")
+        (build,) = builds.iterdir()
+        assert (build / INCOMPLETE).exists(), how
+    done = subprocess.run(command("--epochs", "1", "--out", str(root / "one")), env=env,
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert not (build / INCOMPLETE).exists()
+    assert "rm " in (build / "make.log").read_text()  # make clean ran first
+    done = subprocess.run(command("--epochs", "2", "--out", str(root / "straight")), env=env,
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr
+    return {"root": root, "builds": builds, "env": env}
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_the_binary_dies_with_its_command(cpp_runs, tmp_path):
+    """SIGKILL of plausigrad (no handler can run: the parent-death signal does it), SIGINT and
+    SIGTERM while the compiled binary runs: the binary is gone within seconds, never left
+    running with PPID 1; SIGINT and SIGTERM are one line, exit 130 / 143."""
+    for signum, code in ((signal.SIGKILL, -9), (signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        proc = subprocess.Popen(command("--epochs", "50", "--out", str(tmp_path / signum.name)),
+                                env=cpp_runs["env"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        (binary,) = wait_for(lambda: binaries(cpp_runs["builds"]), 120, "the binary runs")
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == code, (signum, stderr)
+        if signum != signal.SIGKILL:
+            assert len(stderr.strip().splitlines()) == 1, stderr
+        wait_for(lambda: binary not in binaries(cpp_runs["builds"]), 5,
+                 f"the binary gone after {signum.name}")
