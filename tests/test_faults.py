@@ -723,7 +723,8 @@ def cpp_runs(tmp_path_factory):
     done = subprocess.run(command("--epochs", "2", "--out", str(root / "straight")), env=env,
                           capture_output=True, text=True, timeout=600, cwd=root)
     assert done.returncode == 0, done.stderr
-    return {"root": root, "builds": builds, "env": env}
+    return {"root": root, "builds": builds, "env": env, "one": root / "one",
+            "straight": root / "straight"}
 
 
 @pytest.mark.slow
@@ -745,3 +746,41 @@ def test_the_binary_dies_with_its_command(cpp_runs, tmp_path):
             assert len(stderr.strip().splitlines()) == 1, stderr
         wait_for(lambda: binary not in binaries(cpp_runs["builds"]), 5,
                  f"the binary gone after {signum.name}")
+
+
+def same_metrics(a, b):
+    timing = ("run_seconds", "epoch_seconds", "samples_per_second", "compile_seconds")
+    first, second = ([{k: v for k, v in e.items() if k not in timing}
+                      for e in json.loads((path / "metrics.json").read_text())["epochs"]]
+                     for path in (a, b))
+    assert first == second
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_a_kill_mid_epoch_then_resume_is_bit_identical(cpp_runs, tmp_path):
+    """SIGKILL of plausigrad at 10 points spread over epoch 2's binary run (a resume of the
+    1-epoch run), then --resume: weights, optimiser and RNG state and metrics equal the 2-epoch
+    run's bit for bit (the kills during the compile are the fixture's; during the checkpoint
+    write: test_a_kill_at_any_point_of_the_checkpoint_write_leaves_one_whole_checkpoint)."""
+    env, builds = cpp_runs["env"], cpp_runs["builds"]
+    seconds = json.loads((cpp_runs["straight"] / "metrics.json").read_text())["epochs"][1][
+        "run_seconds"]  # of epoch 2's binary
+    mid_run = []
+    for point in range(10):
+        run = shutil.copytree(cpp_runs["one"], tmp_path / f"kill{point}", symlinks=True)
+        proc = subprocess.Popen(command("--epochs", "2", "--out", str(run), "--resume"), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        (binary,) = wait_for(lambda: binaries(builds), 120, "the binary runs")
+        time.sleep(point / 10 * seconds)
+        mid_run.append(binary in binaries(builds))
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: binary not in binaries(builds), 5, "the binary gone")
+        assert load_checkpoint(run)[0]["epoch"] in (1, 2)  # 2: killed after its checkpoint
+        done = subprocess.run(command("--epochs", "2", "--out", str(run), "--resume"), env=env,
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        same_state(run, cpp_runs["straight"])
+        same_metrics(run, cpp_runs["straight"])
+    assert sum(mid_run) >= 8, mid_run  # kills while the binary ran (the rest: just after it)
