@@ -266,6 +266,19 @@ def _cmd_download(args):
         print(path)
 
 
+def _add_no_verify(p):
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not compare the MNIST files' MD5 with the published ones (for a "
+                        "valid re-compressed copy); their structure is checked all the same")
+
+
+def _set_md5_verification(args):
+    """``--no-verify`` for this command only (calls of :func:`main` in one process are
+    independent)."""
+    from plausigrad.protocols import datasets
+    datasets.VERIFY_MD5_DEFAULT = not getattr(args, "no_verify", False)
+
+
 def build_parser(rule=None, *, rule_options=True):
     """The parser; ``train`` and ``audit`` carry the options of ``rule`` (default biograd),
     unless ``rule_options`` is false (a command line of another command: see
@@ -280,6 +293,7 @@ def build_parser(rule=None, *, rule_options=True):
     _add_run_options(p, rule, rule_options)
     p.add_argument("--out", default="results/run", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_no_verify(p)
     p.add_argument("--quiet", action="store_true",
                    help="no progress line during an epoch (on a terminal it is redrawn in place; "
                         "elsewhere a plain line every 30 s)")
@@ -296,6 +310,7 @@ def build_parser(rule=None, *, rule_options=True):
     p.add_argument("--probe-size", type=int, default=64, help="the first N test samples")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=None, help="write the measurement as JSON here")
+    _add_no_verify(p)
     p.set_defaults(func=_cmd_align)
 
     p = sub.add_parser("audit", help="locality audit of a rule's plasticity, read off its "
@@ -331,6 +346,7 @@ def build_parser(rule=None, *, rule_options=True):
     p.add_argument("--device", default=None)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--test-limit", type=int, default=None)
+    _add_no_verify(p)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("demo", help="train on the bundled MNIST subset, write results + figures")
@@ -425,6 +441,7 @@ def main(argv=None):
         except SystemExit as exc:  # --help (0) or a usage error, already printed in one line
             return exc.code
         started = True
+        _set_md5_verification(args)
         args.func(args)
     except PlausigradError as exc:
         print(f"plausigrad: error: {exc}", file=sys.stderr)
@@ -435,6 +452,8 @@ def main(argv=None):
         print(_interrupted_line(exc, started), file=sys.stderr)
         return 143 if isinstance(exc, _Terminated) else 130
     finally:
+        if started:
+            _set_md5_verification(None)  # verify again: --no-verify was this command's
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0

@@ -140,12 +140,21 @@ def _known_as(md5):
     return ""
 
 
-def _verify_md5(path, expected_md5):
+def _verify_md5(path, expected_md5, hint=""):
     """Raise :class:`DatasetError` unless the MD5 of the file at ``path`` is ``expected_md5``."""
     expected = expected_md5.lower()
     actual = file_md5(path)
     if actual != expected:
-        raise _fail(path, f"MD5 mismatch (expected {expected}, got {actual}{_known_as(actual)})")
+        raise _fail(path, f"MD5 mismatch (expected {expected}, got {actual}{_known_as(actual)})"
+                          f"{hint}")
+
+
+#: the MD5 hint of a file that passed every structural check
+NO_VERIFY_HINT = ("; its structure is sound (a re-compressed copy?): --no-verify skips the MD5 "
+                  "check, the structural checks stay")
+
+#: what ``load_dataset(verify_md5=None)`` does; the CLI's ``--no-verify`` sets it per command
+VERIFY_MD5_DEFAULT = True
 
 
 def _decompress(path):
@@ -166,16 +175,14 @@ def read_idx(path, expected_md5=None):
 
     Returns a uint8 array of shape ``(n, 28, 28)`` for an image file (magic 2051) or ``(n,)``
     for a label file (magic 2049). When ``expected_md5`` is given, the MD5 of the .gz file must
-    match it. Raises :class:`DatasetError` (one line naming the file and the problem) if the file
+    match it (checked after the structure, so that a damaged file is named by its fault). Raises :class:`DatasetError` (one line naming the file and the problem) if the file
     is missing, unreadable, not gzip, truncated, has a wrong magic number or image size, or if
     its payload length differs from the product of the header dimensions.
     """
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "file not found")
-    if expected_md5 is not None:
-        _verify_md5(path, expected_md5)
-    data = _decompress(path)
+    data = _decompress(path)  # the structure first: a truncated file says so, not "MD5 mismatch"
 
     if len(data) < 4:
         raise _fail(path, f"too short for an IDX header ({len(data)} bytes after decompression)")
@@ -196,7 +203,10 @@ def read_idx(path, expected_md5=None):
         shape = "x".join(map(str, dims))
         raise _fail(path, f"shape mismatch: header dims {shape} need {expected_len} payload bytes, "
                           f"file has {payload_len}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims).copy()
+    array = np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims).copy()
+    if expected_md5 is not None:
+        _verify_md5(path, expected_md5)
+    return array
 
 
 def write_idx(path, array):
@@ -328,10 +338,10 @@ def _check_limit(limit, available, what, where, name):
     return int(limit)
 
 
-def _read_role(directory, role, expected_md5s):
+def _read_role(directory, role):
     """Read the file for ``role`` (e.g. ``"train_images"``) and check it has the right kind."""
     path = directory / FILENAMES[role]
-    array = read_idx(path, expected_md5s[path.name] if expected_md5s else None)
+    array = read_idx(path)
     wants_images = role.endswith("images")
     if (array.ndim == 3) != wants_images:
         raise _fail(path, f"expected an IDX {'image' if wants_images else 'label'} file "
@@ -341,13 +351,16 @@ def _read_role(directory, role, expected_md5s):
     return array
 
 
-def load_dataset(name="mnist", data_dir=None, verify_md5=True, train_limit=None,
+def load_dataset(name="mnist", data_dir=None, verify_md5=None, train_limit=None,
                  test_limit=None, binning=None):
     """Load MNIST or Fashion-MNIST as a :class:`Dataset`.
 
     ``name`` is ``"mnist"`` or ``"fashion-mnist"``. The data directory is ``data_dir``, else
-    ``$PLAUSIGRAD_DATA_DIR``, else (MNIST only) the bundled subset. With ``verify_md5`` each file's
-    MD5 is checked against the published one (the bundled subset: against its manifest).
+    ``$PLAUSIGRAD_DATA_DIR``, else (MNIST only) the bundled subset. Every file's structure is
+    checked (gzip stream, IDX magic, header, image size, payload length, label range, equal
+    image and label counts); then, with ``verify_md5`` (None: :data:`VERIFY_MD5_DEFAULT`, True
+    unless the command was given ``--no-verify``), each file's MD5 against the published one
+    (the bundled subset: against its manifest).
     ``train_limit`` / ``test_limit`` keep the first N samples (N must not exceed what is there).
     Raises :class:`DatasetError` with one clear line on any problem.
 
@@ -372,11 +385,15 @@ def load_dataset(name="mnist", data_dir=None, verify_md5=True, train_limit=None,
         raise DatasetError(
             f"{description}: missing {', '.join(missing)}; {_download_hint(name)}")
 
-    arrays = {role: _read_role(directory, role, expected_md5s if verify_md5 else None)
-              for role in FILENAMES}
+    if verify_md5 is None:
+        verify_md5 = VERIFY_MD5_DEFAULT
+    arrays = {role: _read_role(directory, role) for role in FILENAMES}
     where = f"{description} at {directory}"
     _check_pair(arrays["train_images"], arrays["train_labels"], "training", where)
     _check_pair(arrays["test_images"], arrays["test_labels"], "test", where)
+    if verify_md5:  # after every structural check: a damaged file is named by its fault
+        for filename in FILENAMES.values():
+            _verify_md5(directory / filename, expected_md5s[filename], NO_VERIFY_HINT)
     n_train = _check_limit(train_limit, len(arrays["train_labels"]), "train", where, name)
     n_test = _check_limit(test_limit, len(arrays["test_labels"]), "test", where, name)
 

@@ -305,3 +305,53 @@ def test_download_unreachable_mirror(tmp_path, mirror):
     raises_one_line(download, "mnist", tmp_path / "dest",
                     base_urls=[(tmp_path / "absent").as_uri()], match="could not download")
     raises_one_line(download, "emnist", tmp_path / "dest", match="unknown dataset")
+
+
+# --- structure before checksum; --no-verify ---------------------------------------------------
+
+def _copy_of_mnist(directory, damage):
+    """The published MNIST files in ``directory`` (links), the test labels as ``damage`` of
+    their bytes."""
+    directory.mkdir()
+    for filename in FILENAMES.values():
+        if filename != FILENAMES["test_labels"]:
+            (directory / filename).symlink_to(SHARED_MNIST / filename)
+    labels = (SHARED_MNIST / FILENAMES["test_labels"]).read_bytes()
+    (directory / FILENAMES["test_labels"]).write_bytes(damage(labels))
+    return directory
+
+
+@needs_shared_mnist
+def test_a_damaged_file_is_named_by_its_fault_not_by_its_md5(tmp_path):
+    """With MD5 verification on (the default), a truncated or wrongly labelled published file
+    is reported as what is wrong with it: the structure is checked before the checksum."""
+    truncated = _copy_of_mnist(tmp_path / "truncated", lambda data: data[:len(data) // 2])
+    message = raises_one_line(load_dataset, "mnist", data_dir=truncated)
+    assert "truncated gzip stream" in message and "MD5" not in message
+    bad_label = _copy_of_mnist(tmp_path / "label", lambda data: gzip.compress(
+        gzip.decompress(data)[:-1] + b"\x0b"))
+    message = raises_one_line(load_dataset, "mnist", data_dir=bad_label)
+    assert "label 11 out of range" in message and "MD5" not in message
+
+
+@needs_shared_mnist
+def test_a_recompressed_copy_fails_the_md5_and_loads_with_no_verify(tmp_path, capsys):
+    """A valid copy compressed anew (other gzip bytes, the same IDX content): an MD5 mismatch
+    that says the structure is sound and names --no-verify; with it, the same arrays load."""
+    from plausigrad.protocols.cli import main
+    copy = _copy_of_mnist(tmp_path / "copy", lambda data: gzip.compress(gzip.decompress(data),
+                                                                        compresslevel=1))
+    message = raises_one_line(load_dataset, "mnist", data_dir=copy)
+    assert "t10k-labels-idx1-ubyte.gz: MD5 mismatch" in message and "--no-verify" in message
+    loaded = load_dataset("mnist", data_dir=copy, verify_md5=False, test_limit=100)
+    np.testing.assert_array_equal(
+        loaded.test_labels, load_dataset("mnist", data_dir=SHARED_MNIST, test_limit=100).test_labels)
+    argv = ["train", "ssnnbp", "--device", "runtime", "--hidden", "6", "--train-limit", "2",
+            "--test-limit", "2", "--forward-steps", "3", "--data-dir", str(copy)]
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "MD5 mismatch" in lines[0] and "--no-verify" in lines[0], lines
+    assert main([*argv, "--out", str(tmp_path / "run"), "--no-verify"]) == 0
+    assert "MD5 not verified" in capsys.readouterr().out
+    assert datasets.VERIFY_MD5_DEFAULT  # --no-verify held for that command only
+    assert main([*argv, "--out", str(tmp_path / "again")]) == 2
