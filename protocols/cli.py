@@ -296,7 +296,7 @@ def build_parser(rule=None, *, rule_options=True):
     _add_no_verify(p)
     p.add_argument("--quiet", action="store_true",
                    help="no progress line during an epoch (on a terminal it is redrawn in place; "
-                        "elsewhere a plain line every 30 s)")
+                        "elsewhere a plain line every 5 s)")
     p.set_defaults(func=_cmd_train)
 
     p.add_argument("--track-alignment", type=int, default=None, metavar="N",

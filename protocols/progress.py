@@ -19,7 +19,7 @@ REPORT_SECONDS = 5
 #: How often the watcher reads the report file.
 POLL_SECONDS = 2.0
 #: Seconds between two plain progress lines when stderr is not a terminal.
-PLAIN_SECONDS = 30.0
+PLAIN_SECONDS = 5.0
 
 #: Brian2's text report: "12.5 s (34%) simulated in 1m 0s, estimated ..."
 _REPORT = re.compile(r"([0-9.eE+-]+) s \(\s*(\d+)%\) simulated in")
