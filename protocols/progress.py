@@ -98,19 +98,26 @@ class ProgressLine:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._started = None
         self._shown = None
+        self._first = None
         self._drawn = False
 
     def start(self):
-        self._started, self._shown = self.clock(), None
+        self._started, self._shown, self._first = self.clock(), None, None
 
     def __call__(self, label, done, total):
         now = self.clock()
         if self._started is None:
             self.start()
-        elapsed = now - self._started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else None
-        text = (f"{label}: {done} / {total} samples, {rate:.1f} samples/s, ETA "
+        # the rate counts from the first report of the epoch on, so the compile and the
+        # binary's start-up (loading its data) do not count as simulating samples
+        if self._first is None:
+            self._first = (now, done)
+        first_time, first_done = self._first
+        rate = ((done - first_done) / (now - first_time)
+                if now > first_time and done > first_done else None)
+        eta = (total - done) / rate if rate else None
+        text = (f"{label}: {done} / {total} samples, "
+                f"{f'{rate:.1f}' if rate else '?'} samples/s, ETA "
                 f"{_duration(eta) if eta is not None else '?'}")
         if self.tty:
             self.stream.write("\r" + text.ljust(72))

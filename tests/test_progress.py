@@ -48,8 +48,27 @@ def test_plain_lines_are_throttled_and_carry_rate_and_eta():
         clock.now = now
         line("epoch 1", done, 1000)
     shown = stream.getvalue().splitlines()
-    assert shown == ["epoch 1: 100 / 1000 samples, 10.0 samples/s, ETA 1 min 30 s",
+    assert shown == ["epoch 1: 100 / 1000 samples, ? samples/s, ETA ?",
                      "epoch 1: 410 / 1000 samples, 10.0 samples/s, ETA 59 s"]
+
+
+def test_the_rate_counts_from_the_first_report_not_from_the_compile():
+    """An epoch's first report comes after the compile and the binary's start-up (a minute
+    here): the samples/s and the ETA are those of the running binary (a full-MNIST epoch
+    showed 213 samples/s instead of 2747 when the start-up counted)."""
+    stream, clock = io.StringIO(), Clock()
+    line = ProgressLine(stream, plain_every=0, clock=clock)
+    line.start()
+    for now, done in ((60, 500), (65, 3000), (70, 5500)):
+        clock.now = now
+        line("epoch 1", done, 70000)
+    shown = stream.getvalue().splitlines()
+    assert shown[1:] == ["epoch 1: 3000 / 70000 samples, 500.0 samples/s, ETA 2 min 14 s",
+                         "epoch 1: 5500 / 70000 samples, 500.0 samples/s, ETA 2 min 09 s"]
+    line.start()  # the next epoch measures afresh
+    clock.now = 100
+    line("epoch 2", 10, 70000)
+    assert stream.getvalue().splitlines()[-1] == "epoch 2: 10 / 70000 samples, ? samples/s, ETA ?"
 
 
 def test_a_terminal_line_is_redrawn_in_place():
