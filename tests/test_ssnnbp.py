@@ -105,6 +105,20 @@ def _exact_expectations(label):
     return correlated, mean_output - y
 
 
+def _run_on_constant_input(state, n_slots, steps, dw, label, alpha):
+    """``n_slots`` TRAIN slots of ``steps`` steps on an all-ones input (x0 = 1 every step), all
+    of label ``label``, with Δw_min = ``dw`` in every layer and gradient scale ``alpha``, on the
+    numpy runtime target; the drain window is the 2L − 1 steps the depth needs. Returns the
+    record."""
+    n_layers = sum(1 for name in state if name.startswith("W"))
+    sizes = (state["W1"].shape[1], *(state[f"W{l}"].shape[0] for l in range(1, n_layers + 1)))
+    rule = SSNNBP(SSNNBPParameters(learning_rate=(dw,) * n_layers, gradient_scale=alpha))
+    images, labels = np.ones((n_slots, sizes[0])), np.full(n_slots, label)
+    sim = Simulator(rule, sizes, Windows(steps, 2 * n_layers - 1), None, images, labels,
+                    n_slots, 0, device=Device("runtime", runtime_target="numpy"))
+    return sim.run(state, np.arange(n_slots), 5, rule.learning_rate_values(n_layers))
+
+
 def test_expected_coincidence_update_is_minus_dw_T_x_delta():
     """Hand-set network: input spikes every step (x0 = 1), hidden drive constant in (0, 1).
 
@@ -115,14 +129,9 @@ def test_expected_coincidence_update_is_minus_dw_T_x_delta():
     of a sum of N·T terms in {−1, 0, 1}.
     """
     n_slots, steps, dw, label = 200, 40, 1e-7, 0
-    sizes = (4, 3, 3)
-    rule = SSNNBP(SSNNBPParameters(learning_rate=(dw, dw), gradient_scale=ALPHA))
     state = {"W1": np.tile(Z1[:, None] / 4, (1, 4)), "b1": np.zeros(3), "W2": W2.copy(),
              "b2": B2.copy()}
-    images, labels = np.ones((n_slots, 4)), np.full(n_slots, label)
-    sim = Simulator(rule, sizes, Windows(steps, 3), None, images, labels, n_slots, 0,
-                    device=Device("runtime", runtime_target="numpy"))
-    record = sim.run(state, np.arange(n_slots), 5, rule.learning_rate_values(2))
+    record = _run_on_constant_input(state, n_slots, steps, dw, label, ALPHA)
     events = n_slots * steps
     tolerance = 5 * np.sqrt(events)
     correlated, output_delta = _exact_expectations(label)
@@ -178,15 +187,10 @@ def test_expected_coincidence_update_of_two_hidden_layers():
     {−1, 0, 1}. (Unpaired spikes, E[o − y] E[x2]ᵀ, differ from the first by only 1.7 of these
     tolerances here: the one-hidden-layer test above is the one that checks the pairing.)"""
     n_slots, steps, dw, label = 400, 50, 1e-7, 0
-    sizes = (4, 3, 3, 3)
-    rule = SSNNBP(SSNNBPParameters(learning_rate=(dw,), gradient_scale=DEEP_ALPHA))
     state = {"W1": np.tile(DEEP_Z1[:, None] / 4, (1, 4)), "b1": np.zeros(3),
              "W2": DEEP_W2.copy(), "b2": DEEP_B2.copy(), "W3": DEEP_W3.copy(),
              "b3": DEEP_B3.copy()}
-    images, labels = np.ones((n_slots, 4)), np.full(n_slots, label)
-    sim = Simulator(rule, sizes, Windows(steps, 5), None, images, labels, n_slots, 0,
-                    device=Device("runtime", runtime_target="numpy"))
-    record = sim.run(state, np.arange(n_slots), 5, rule.learning_rate_values(3))
+    record = _run_on_constant_input(state, n_slots, steps, dw, label, DEEP_ALPHA)
     events = n_slots * steps
     tolerance = 5 * np.sqrt(events)
     out_x2, g2_x1, g1 = _exact_deep_expectations(label)
