@@ -20,10 +20,10 @@ library layers keep their one-way dependencies (models <- rules <- protocols <- 
 
 import argparse
 import dataclasses
-import signal
 import sys
 
 from plausigrad.models.errors import PlausigradError
+from plausigrad.protocols import interrupts
 from plausigrad.protocols.devices import DEVICE_CHOICES
 from plausigrad.rules.registry import rule_names
 
@@ -387,15 +387,6 @@ def _quiet_brian2_cache_notice():
     logging.getLogger("brian2.brian2").addFilter(_not_the_cache_notice)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C: the standalone binary a command waits for is killed with it
-    (``subprocess.call`` kills its child on any exception) and the command ends in one line."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
-
-
 def _quiet_brian2_at_exit():
     """Silence Brian2's console for the rest of the process: an interrupted build leaves objects
     that Brian2 warns about as they are deleted at exit ("... was never included in a network"),
@@ -406,17 +397,13 @@ def _quiet_brian2_at_exit():
 
 def _interrupted_line(exc, started):
     """The one line of a command ended by Ctrl-C (SIGINT) or SIGTERM: what was under way."""
-    what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+    what = getattr(exc, "verb", "interrupted")  # a bare KeyboardInterrupt: a caller's own
     if not started:  # while the command's modules were imported / its options read
         return f"plausigrad: {what}"
     if getattr(exc, "during", None) == "compile":
         return (f"plausigrad: {what} during the compile (the next run compiles again; "
                 "the last finished epoch, if any, is checkpointed)")
     return f"plausigrad: {what} (the last finished epoch is checkpointed; use --resume)"
-
-
-def _ignore(signum, frame):
-    """SIGINT ignored as it was when the process started (a background job of a script)."""
 
 
 def main(argv=None):
@@ -426,14 +413,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     started = False
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # Brian2 replaces the SIGINT handler on import and calls the one it found, which
-            # fails for SIG_IGN (a traceback at the first kill -INT); a Python no-op keeps
-            # the signal ignored
-            signal.signal(signal.SIGINT, _ignore)
+        restore_signals = interrupts.install()
     except ValueError:  # not the main thread: signals stay as they are
-        previous = None
+        restore_signals = None
     try:
         _quiet_brian2_cache_notice()
         try:
@@ -443,6 +425,7 @@ def main(argv=None):
         started = True
         _set_md5_verification(args)
         args.func(args)
+        interrupts.check()  # a signal whose first raise was dropped in a callback
     except PlausigradError as exc:
         print(f"plausigrad: error: {exc}", file=sys.stderr)
         return 2
@@ -450,12 +433,15 @@ def main(argv=None):
         if interactive:
             _quiet_brian2_at_exit()
         print(_interrupted_line(exc, started), file=sys.stderr)
-        return 143 if isinstance(exc, _Terminated) else 130
+        return getattr(exc, "exit_status", 130)
     finally:
         if started:
             _set_md5_verification(None)  # verify again: --no-verify was this command's
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        interrupts.handled()
+        if interactive:  # the outcome is printed and the exit status set
+            interrupts.ignore_from_now()
+        elif restore_signals is not None:
+            restore_signals()
     return 0
 
 

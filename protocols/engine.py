@@ -35,6 +35,7 @@ from plausigrad.models.errors import ConfigurationError, require_finite
 from plausigrad.models.clock import STEP
 from plausigrad.models.schedule_signals import EVAL, SLEEP, TRAIN, schedule_equations
 from plausigrad.models.synapses import matrix_to_synapse_vector, synapse_vector_to_matrix
+from plausigrad.protocols import interrupts
 from plausigrad.protocols.devices import Device, as_device
 from plausigrad.protocols.progress import REPORT_SECONDS
 from plausigrad.protocols.recorders import OutputCounts, SleepCycles
@@ -189,6 +190,7 @@ class Simulator:
         record = self._collect(timeline, elapsed)
         if self.device.standalone:
             self.device.release_results()
+        interrupts.check()  # a signal during the run: its record is not returned
         return record
 
     def check_inputs(self, state, learning_rates):
@@ -202,6 +204,7 @@ class Simulator:
     def _run_runtime(self, timeline, state, seed, learning_rates):
         self.device.activate()
         net, namespace = self._build(timeline)
+        interrupts.check()  # rebuilding runs Brian2's weakref callbacks, which drop exceptions
         self._assign(state, learning_rates)
         brian_seed(seed)
         started = time.perf_counter()

@@ -26,6 +26,7 @@ from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, js
                                              read_checkpoint, restore_rng, save_checkpoint)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import EVENT_DATASETS, DatasetError, load_dataset
+from plausigrad.protocols import interrupts
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
 from plausigrad.protocols.resources import check_resources, epoch_slots
 from plausigrad.protocols.rundir import open_run_directory
@@ -341,6 +342,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
     log(f"{named} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
         f"{n_eval} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):
+        interrupts.check()
         lr_factor = config.lr_decay ** epoch
         order = rng.permutation(n_train)
         seed = int(rng.integers(1, 2**31 - 1))
@@ -368,6 +370,7 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
         if epoch_hook is not None:
             entry.update(epoch_hook(epoch, record, state, n_train) or {})
         history.append(json_safe(entry))
+        interrupts.check()  # an epoch during which a signal arrived is not checkpointed
         save_checkpoint(out_dir, epoch + 1, state, config.to_json(),
                         {"kind": "sgd", "learning_rate_factor": lr_factor,
                          "next_learning_rate_factor": config.lr_decay ** (epoch + 1)}, rng,
