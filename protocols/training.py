@@ -21,12 +21,12 @@ import numpy as np
 from plausigrad.models.errors import (ConfigurationError, require_choice, require_finite_fields,
                                       require_positive)
 from plausigrad.models.parameters import param
+from plausigrad.protocols import interrupts
 from plausigrad.protocols.angles import angle_degrees
 from plausigrad.protocols.checkpoint import (CheckpointError, has_checkpoint, json_safe,
                                              read_checkpoint, restore_rng, save_checkpoint)
 from plausigrad.protocols.config import CONFIG_FILE, write_config
 from plausigrad.protocols.datasets import EVENT_DATASETS, DatasetError, load_dataset
-from plausigrad.protocols import interrupts
 from plausigrad.protocols.devices import DEVICE_CHOICES, Device
 from plausigrad.protocols.resources import check_resources, epoch_slots
 from plausigrad.protocols.rundir import open_run_directory
