@@ -41,7 +41,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
-# Every CUDA compile test: make test compiles BioGrad for CUDA; this adds EMSTDP and SSNN-BP.
+# Every CUDA compile test (BioGrad, EMSTDP, SSNN-BP; 10-20 min each here). make test runs only
+# the fast CUDA checks (preferences, generated code).
 test-cuda: $(STAMP)
 	PLAUSIGRAD_ALL_CUDA=1 $(PY) -m pytest -ra -m cuda $(PYTEST_ARGS)
 

@@ -16,12 +16,13 @@ x̂ decays between steps as ``dx̂/dt = −x̂ / τ_c`` (exact integration; τ_c
 lookup indexed by the slot's data row, so one run presents a whole epoch.
 
 Event input (N-MNIST, :mod:`plausigrad.protocols.event_data`) uses the same sources: p_i is then
-0 or 1, the binned event of unit i in the current step (:func:`packed_event_expression`), and
-with r_in = 1 every event is a spike and nothing else is (a draw u < 1 always holds). The events
-of a sample are bit-packed into its data row, ``PACKED_BITS`` cells per float64 word (cell
-k = bin · n_units + i is bit k mod 52 of word k // 52; float64 holds integers below 2**53
-exactly): 2312 units × 60 bins take 2668 words, 21 KB per sample, instead of a dense
-(bins × units) row.
+the binned value of unit i in the current step (:func:`packed_event_expression`), 0 or 1 for
+binary frames, and with r_in = 1 every event is a spike and nothing else is (a draw u < 1 always
+holds). The frames of a sample are packed into its data row, b bits per cell and
+52 // b cells per float64 word (float64 holds integers below 2**53 exactly): binary frames,
+b = 1, take 2668 words (21 KB) for 2312 units × 60 bins, instead of a dense (bins × units) row.
+Count frames (b > 1) still give one spike per non-empty cell here; a rule with graded input
+reads the count itself (:func:`plausigrad.models.lif_neuron.lif_input_layer`, ``graded``).
 
 ==========  ======  =======  ==============================================
 parameter   symbol  default  meaning
@@ -97,34 +98,59 @@ def bernoulli_input(n_inputs, pixel_expression, schedule_equations, *, name="inp
     return layer
 
 
-#: Cells per float64 word of a packed event row (:func:`packed_event_expression`).
+#: Bits of a float64 word a packed event row uses (integers below 2**53 are exact): with one bit
+#: per cell (binary frames), 52 cells per word.
 PACKED_BITS = 52
 
 
-def packed_event_expression(table, row_time, n_units, n_bins, step="step_in_slot"):
-    """Brian2 expression (0 or 1) for the event of input unit ``i`` in the current step, read
-    from the bit-packed row of the slot's sample in the 2-D ``TimedArray`` ``table``
-    (``table(row_time, word)``). ``step`` is the bin the step presents (an integer expression;
-    the schedule's ``step_in_slot`` by default); bins outside [0, n_bins) have no events.
-    Bit b of word w is (y mod 2) − (y mod 1) with y = w / 2**b: the division by a power of 2 and
-    the float remainders are exact in float64, no step converts a 52-bit value to an integer (a
-    floor would, on the numpy target, and overflow), and no comparison of a TimedArray value
-    goes through sympy (which refuses to order it).
+def cells_per_word(bits):
+    """Cells of ``bits`` bits each in one float64 word of a packed row."""
+    return PACKED_BITS // bits
+
+
+def packed_event_expression(table, row_time, n_units, n_bins, step="step_in_slot", bits=1):
+    """Brian2 expression for the binned event value of input unit ``i`` in the current step
+    (0 or 1 for binary frames, the event count for ``bits`` > 1), read from the packed row of the
+    slot's sample in the 2-D ``TimedArray`` ``table`` (``table(row_time, word)``). ``step`` is
+    the bin the step presents (an integer expression; the schedule's ``step_in_slot`` by
+    default); bins outside [0, n_bins) have no events.
+
+    Cell k = bin · n_units + i is field k mod m of word k // m, m = 52 // bits cells of ``bits``
+    bits each; its value is (y mod 2**bits) − (y mod 1) with y = word / 2**(bits · field): the
+    division by a power of 2 and the float remainders are exact in float64, no step converts a
+    52-bit value to an integer (a floor would, on the numpy target, and overflow), and no
+    comparison of a TimedArray value goes through sympy (which refuses to order it).
     """
+    per_word = cells_per_word(bits)
     cell = f"(clip({step}, 0, {n_bins - 1}) * {n_units} + i)"
-    word = f"{table}({row_time}, {cell} // {PACKED_BITS})"
-    bit = f"({cell} % {PACKED_BITS})"
-    shifted = f"({word} / 2.0**{bit})"
-    return f"int({step} >= 0 and {step} < {n_bins}) * ({shifted} % 2 - {shifted} % 1)"
+    word = f"{table}({row_time}, {cell} // {per_word})"
+    if bits == 1:  # the binary layout's expression, exactly as it has always been generated
+        shifted = f"({word} / 2.0**({cell} % {per_word}))"
+        field_value = f"({shifted} % 2 - {shifted} % 1)"
+    else:
+        shifted = f"({word} / 2.0**({bits} * ({cell} % {per_word})))"
+        field_value = f"({shifted} % {2 ** bits} - {shifted} % 1)"
+    return f"int({step} >= 0 and {step} < {n_bins}) * {field_value}"
 
 
 @dataclass(frozen=True)
 class PackedEvents:
-    """The input encoding of bit-packed binned events (``input_encoding`` of the engine's
-    ``Simulator``): ``n_units`` inputs, ``n_bins`` bins per sample."""
+    """The input encoding of packed binned events (``input_encoding`` of the engine's
+    ``Simulator``): ``n_units`` inputs, ``n_bins`` bins per sample, ``bits`` per cell (1: binary
+    frames; more: event counts up to 2**bits − 1). ``counts``: the cells hold event counts, which
+    a rule with graded input (``LearningRule.accepts_event_counts``) integrates as x = the count;
+    with ``counts`` False every cell is 0 or 1."""
 
     n_units: int
     n_bins: int
+    bits: int = 1
+    counts: bool = False
+
+    @property
+    def words(self):
+        """float64 words per packed row."""
+        return -(-self.n_bins * self.n_units // cells_per_word(self.bits))
 
     def expression(self, table, row_time, step="step_in_slot"):
-        return packed_event_expression(table, row_time, self.n_units, self.n_bins, step)
+        return packed_event_expression(table, row_time, self.n_units, self.n_bins, step,
+                                       self.bits)

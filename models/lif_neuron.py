@@ -27,7 +27,7 @@ the previous Brian2 step). Per Brian2 step, in this order:
   ``I_syn`` is what the synapses delivered in the previous step), ψ; ``I_syn = 0``;
 * ``thresholds``: spike if active and v > V_th; reset ``spk = 1``, ``count += 1`` (TRAIN/EVAL)
   or ``sleep_count += 1`` (SLEEP) — v is *not* reset (the lab's (1 − s) factor does it);
-* ``synapses``: ``I_syn_post += w``;
+* ``synapses``: ``I_syn_post += w`` (graded input: ``w · c``, c the event count of the cell);
 * ``end``: the traces (q, f here; in the ``per_step`` form also p, e on the synapses,
   :data:`SYNAPSE_TRACE_STEP`), which need the spike of this step; only in TRAIN slots (the
   lab's test pass has no traces). The event-driven form of p, e is below.
@@ -228,10 +228,11 @@ trace_in = trace_scaled * trace_product_post : 1               # p (the lab's tr
 trace_dw = trace_offset + trace_scaled * trace_sum_post : 1    # e
 '''
 
-#: ``trace_input`` pathway (runs after ``trace_rebase``): x = 1 adds k to p and ψ to e.
+#: ``trace_input`` pathway (runs after ``trace_rebase``): an input x adds x · k to p and x · ψ to e
+#: (x = ``spk_prev_pre``: 1 for a spike, the event count for graded input).
 EVENT_TRACE_ON_INPUT = '''
-trace_offset += learning_post * (psi_post - trace_factor_post / trace_product_post * trace_sum_post)
-trace_scaled += learning_post * trace_factor_post / trace_product_post
+trace_offset += learning_post * spk_prev_pre * (psi_post - trace_factor_post / trace_product_post * trace_sum_post)
+trace_scaled += learning_post * spk_prev_pre * trace_factor_post / trace_product_post
 '''
 
 #: ``trace_rebase`` pathway (post event): write p and e out in the new reference (P = 1, H = 0).
@@ -339,15 +340,22 @@ def softmax_synapses(output, *, name):
     return synapses
 
 
-def lif_input_layer(n_inputs, pixel_expression, schedule_equations, *, name, extra_events=None):
+def lif_input_layer(n_inputs, pixel_expression, schedule_equations, *, name, extra_events=None,
+                    graded=False):
     """Bernoulli input (:func:`plausigrad.models.encoders.bernoulli_source`) keeping ``spk`` /
-    ``spk_prev`` like a LIF layer, so the first layer's traces read x the same way."""
+    ``spk_prev`` like a LIF layer, so the first layer's traces read x the same way.
+
+    ``graded``: the pixel expression gives event counts c (count frames, r_in = 1): a cell with
+    c > 0 spikes and its spike carries x = c (``spk = pixel``), which the W synapses deliver as
+    w · x and the traces add as x, the lab's W · x on frame values
+    [CODE: network_cells.py, OnlineHiddenCell.train_forward_step; run_biograd_training.py]."""
     from plausigrad.models.encoders import bernoulli_source
-    state = ("spk : 1  # [axon] 1 in the step of a spike\n"
-             "spk_prev : 1  # [axon] spike of the previous step\n"
-             "count : 1  # [axon] spikes in the slot\n")
+    state = ("spk : 1  # [axon] x in the step of a spike (1; the event count for graded input)\n"
+             "spk_prev : 1  # [axon] x of the previous step\n"
+             "count : 1  # [axon] Σ x in the slot\n")
+    reset = "spk = pixel\ncount += pixel" if graded else "spk = 1\ncount += 1"
     layer = bernoulli_source(n_inputs, pixel_expression, schedule_equations, state=state,
-                             reset="spk = 1\ncount += 1", name=name, extra_events=extra_events)
+                             reset=reset, name=name, extra_events=extra_events)
     layer.group.run_regularly("spk_prev = spk\nspk = 0", when="groups", order=0,
                               name=f"{name}_step")
     return layer

@@ -97,6 +97,11 @@ class Simulator:
         self.labels = np.asarray(labels, dtype=np.float64)
         self.n_train, self.n_eval = n_train, n_eval
         self.input_encoding = input_encoding
+        self.graded_input = bool(getattr(input_encoding, "counts", False))
+        if self.graded_input and not rule.accepts_event_counts:
+            raise ConfigurationError(f"rule {rule.name} takes every input event as one spike: "
+                                     "event counts need a rule with graded input (biograd "
+                                     "--profile published); bin binary frames instead")
         self.device = as_device(device)
         self.recorders = [OutputCounts(), SleepCycles(), *recorders]
         if (self.device.kind == "runtime" and self.device.runtime_target == "numpy"
@@ -128,7 +133,8 @@ class Simulator:
                                                              self.rule.event_input_step)),
             target_expression=f"int(i == int(labels({row_time}) + 0.5))",
             schedule_equations=schedule_equations(),
-            slot_duration=self.slot_duration)
+            slot_duration=self.slot_duration,
+            graded_input=self.graded_input)
         built = self.rule.build(ctx)
         objects = list(built.objects)
         for recorder in self.recorders:
@@ -289,13 +295,20 @@ class Simulator:
                            rows=timeline.rows[:-1].astype(int), run_seconds=elapsed, **fields)
 
 
-def slot_metrics(record, labels, count_steps, loss):
+def slot_metrics(record, labels, count_steps, loss, validation_rows=None):
     """Loss (the rule's ``loss.metric`` of the output counts) and accuracy (argmax of the counts)
     of the TRAIN and EVAL slots of a run. ``count_steps``: ``(train, eval)``, the steps the counts
-    of each kind cover (:meth:`~plausigrad.rules.base.LearningRule.count_steps`)."""
+    of each kind cover (:meth:`~plausigrad.rules.base.LearningRule.count_steps`).
+    ``validation_rows``: ``(start, stop)``, the data rows of a validation split among the EVAL
+    slots, reported as ``validation_*``; the other EVAL slots are the test set (``test_*``)."""
     metrics = {}
-    for kind, prefix, steps in ((TRAIN, "train", count_steps[0]), (EVAL, "test", count_steps[1])):
-        slots = record.kinds == kind
+    kinds = record.kinds
+    validation = np.zeros(len(kinds), dtype=bool)
+    if validation_rows is not None:
+        validation = (record.rows >= validation_rows[0]) & (record.rows < validation_rows[1])
+    for slots, prefix, steps in ((kinds == TRAIN, "train", count_steps[0]),
+                                 ((kinds == EVAL) & validation, "validation", count_steps[1]),
+                                 ((kinds == EVAL) & ~validation, "test", count_steps[1])):
         if not slots.any():
             continue
         counts = record.output_counts[slots]

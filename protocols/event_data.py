@@ -15,12 +15,21 @@ a subset such as ``../shared/data/nmnist`` (1,000 train / 100 test files) is not
 
 Binning (:class:`Binning`) uses tonic's transforms: optional ``Denoise`` (drop events with no
 neighbour within ``denoise_us``), optional first-saccade selection (events with t < 100 ms), and
-``ToFrame`` with a fixed time window from t = 0, so every sample has exactly ``n_bins`` frames
-of shape (2, 34, 34) (polarity, y, x). The defaults follow the BioGrad lab's N-MNIST script
-[CODE: biograd/run_biograd_training.py, j0sh162/FederatedLearning-SNN: 60 bins, dt = 5 ms]: 60
-binary bins of 5 ms (300 ms). Frames are kept sparse (:class:`EventFrames`): per sample the
-(bin, input unit, count) of its non-empty cells, the input unit being
-``channel · 34 · 34 + y · 34 + x`` (2312 units).
+``ToFrame``, so every sample has exactly ``n_bins`` frames of shape (2, 34, 34) (polarity, y, x).
+The BioGrad lab code bins N-MNIST in two ways, and both are available:
+
+* the default, ``Binning()``: 60 **binary** bins of 5 ms from t = 0 (300 ms), a fixed time
+  window [CODE: SNN_Models/nmnist_dataset.py (``NMNISTDataset``: events on a 1 ms grid of
+  ``timestep · dt`` = 60 · 5 ms, the maximum over each 5 ms bin) and the 2312-[500,100]-10
+  script's ``snn_ts = 60``, ``dt = 5``, j0sh162/FederatedLearning-SNN];
+* ``Binning(window="recording", binary=False, denoise_us=10_000)``: tonic ``Denoise`` of 10 ms,
+  then 60 **count** bins over each recording's own span (``ToFrame(n_time_bins=60)``)
+  [CODE: biograd/run_biograd_training.py, same repository]. Count input reaches only a rule with
+  graded input (``LearningRule.accepts_event_counts``: BioGrad's published profile, whose lab
+  neuron integrates W · x with x the frame value).
+
+Frames are kept sparse (:class:`EventFrames`): per sample the (bin, input unit, count) of its
+non-empty cells, the input unit being ``channel · 34 · 34 + y · 34 + x`` (2312 units).
 
 Every problem (a truncated or malformed file, an empty folder, a label folder that is not a
 digit, a missing split) is a one-line :class:`~plausigrad.protocols.datasets.DatasetError`.
@@ -52,18 +61,28 @@ FIRST_SACCADE_US = 100_000
 SPLITS = ("Train", "Test")
 
 
+#: How the bins of a sample are laid in time (:class:`Binning` ``window``).
+WINDOWS = ("fixed", "recording")
+
+
 @dataclass(frozen=True)
 class Binning:
-    """How events become frames: ``n_bins`` bins of ``bin_us`` µs from t = 0 (events later than
-    ``n_bins · bin_us`` are dropped), ``binary`` (a cell is 1 if it holds any event) or counts,
-    optional ``Denoise`` (``denoise_us``, tonic's filter time; None: off) and
-    ``first_saccade`` (only events with t < 100 ms)."""
+    """How events become frames.
+
+    ``window``: ``fixed`` — ``n_bins`` bins of ``bin_us`` µs from t = 0 (events later than
+    ``n_bins · bin_us`` are dropped; tonic ``ToFrame(time_window=...)``); ``recording`` — each
+    recording's own span, first to last event, cut into ``n_bins`` equal bins (tonic
+    ``ToFrame(n_time_bins=...)``, as the BioGrad lab's N-MNIST script bins; ``bin_us`` unused).
+    ``binary``: a cell is 1 if it holds any event, else its event count. Optional ``Denoise``
+    (``denoise_us``, tonic's filter time; None: off) and ``first_saccade`` (only events with
+    t < 100 ms)."""
 
     bin_us: int = 5000
     n_bins: int = 60
     binary: bool = True
     denoise_us: int | None = None
     first_saccade: bool = False
+    window: str = "fixed"
 
     def __post_init__(self):
         for name in ("bin_us", "n_bins"):
@@ -75,10 +94,28 @@ class Binning:
                 or self.denoise_us < 1):
             raise DatasetError(f"binning denoise_us must be a positive integer or None, "
                                f"got {self.denoise_us!r}")
+        for name in ("binary", "first_saccade"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise DatasetError(f"binning {name} must be true or false, "
+                                   f"got {getattr(self, name)!r}")
+        if self.window not in WINDOWS:
+            raise DatasetError(f"binning window must be one of {', '.join(WINDOWS)}, "
+                               f"got {self.window!r}")
 
     @property
     def duration_us(self):
-        return self.bin_us * self.n_bins
+        """The time the bins cover (µs) in the ``fixed`` window (None in ``recording``: it is
+        each recording's own)."""
+        return self.bin_us * self.n_bins if self.window == "fixed" else None
+
+    def describe(self):
+        """One phrase for logs: e.g. ``60 binary bins of 5 ms``."""
+        kind = "binary " if self.binary else "count "
+        span = (f"of {self.bin_us / 1000:g} ms" if self.window == "fixed"
+                else "over each recording's span")
+        extras = [f"denoise {self.denoise_us / 1000:g} ms"] if self.denoise_us else []
+        extras += ["first saccade"] if self.first_saccade else []
+        return f"{self.n_bins} {kind}bins {span}" + (f" ({', '.join(extras)})" if extras else "")
 
 
 def read_nmnist_file(path):
@@ -119,15 +156,27 @@ def bin_events(events, binning=Binning()):
     events = np.asarray(events)
     if binning.denoise_us is not None and len(events):
         events = transforms.Denoise(filter_time=binning.denoise_us)(events)
-    keep = events["t"] < binning.duration_us
+    keep = np.ones(len(events), dtype=bool)
+    if binning.window == "fixed":
+        keep &= events["t"] < binning.duration_us
     if binning.first_saccade:
         keep &= events["t"] < FIRST_SACCADE_US
     events = events[keep]
     frames = np.zeros((binning.n_bins, SENSOR_SIZE[2], SENSOR_SIZE[1], SENSOR_SIZE[0]),
                       dtype=np.int16)
+    if binning.window == "recording" and len(events) and (
+            events["t"][-1] - events["t"][0]) // binning.n_bins == 0:
+        # tonic would make empty zero-length bins; a recording shorter than one µs per bin has
+        # nothing to bin by time (not in N-MNIST, whose recordings last ~300 ms)
+        raise DatasetError(f"a recording of {events['t'][-1] - events['t'][0]} µs is too short "
+                           f"for {binning.n_bins} bins over its span")
     if len(events):
-        frames = transforms.ToFrame(sensor_size=SENSOR_SIZE, time_window=binning.bin_us,
-                                    start_time=0, end_time=binning.duration_us)(events)
+        if binning.window == "fixed":
+            to_frame = transforms.ToFrame(sensor_size=SENSOR_SIZE, time_window=binning.bin_us,
+                                          start_time=0, end_time=binning.duration_us)
+        else:
+            to_frame = transforms.ToFrame(sensor_size=SENSOR_SIZE, n_time_bins=binning.n_bins)
+        frames = to_frame(events)
         if frames.shape[0] != binning.n_bins:  # tonic's slicing contract, checked, not assumed
             raise RuntimeError(f"tonic ToFrame gave {frames.shape[0]} frames, expected "
                                f"{binning.n_bins}")
@@ -229,21 +278,39 @@ def locate_nmnist(data_dir):
                        f"<label>/<id>.bin files, in it or in its nmnist/ sub-directory)")
 
 
-def pack_frames(frames, samples=None):
-    """Bit-packed rows (n, ceil(n_bins · 2312 / 52)) float64 of binary :class:`EventFrames`, the
-    layout :func:`plausigrad.models.encoders.packed_event_expression` reads (cell
-    k = bin · 2312 + unit is bit k mod 52 of word k // 52). ``samples``: which rows (default
-    all). Counts are not packed: binary frames only."""
-    if not frames.binning.binary:
-        raise DatasetError("event input to the network needs binary frames (Binning(binary=True))")
+def count_bits(frames):
+    """Bits per cell the packed layout of ``frames`` needs: 1 for binary frames, else enough
+    for the largest count in them (a count c needs ceil(log2(c + 1)) bits)."""
+    if frames.binning.binary:
+        return 1
+    largest = int(frames.counts.max()) if len(frames.counts) else 1
+    return max(1, largest.bit_length())
+
+
+def pack_frames(frames, samples=None, bits=None):
+    """Packed rows (n, words) float64 of :class:`EventFrames`, the layout
+    :func:`plausigrad.models.encoders.packed_event_expression` reads: cell
+    k = bin · 2312 + unit is field k mod m of word k // m, m = 52 // ``bits`` cells per word;
+    binary frames take one bit per cell, count frames ``bits`` (default :func:`count_bits`, which
+    a dataset computes over train and test together). ``samples``: which rows (default all).
+    A count that does not fit in ``bits`` is a :class:`DatasetError`."""
+    from plausigrad.models.encoders import cells_per_word
+
+    bits = count_bits(frames) if bits is None else bits
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= PACKED_BITS:
+        raise DatasetError(f"bits per packed cell must be an integer in 1..{PACKED_BITS}, got {bits!r}")
     samples = np.arange(len(frames)) if samples is None else np.asarray(samples)
-    words = -(-frames.binning.n_bins * N_UNITS // PACKED_BITS)
+    per_word = cells_per_word(bits)
+    words = -(-frames.binning.n_bins * N_UNITS // per_word)
     packed = np.zeros((len(samples), words), dtype=np.float64)
-    powers = 2.0 ** np.arange(PACKED_BITS)
+    if len(frames.counts) and int(frames.counts.max()) >= 2 ** bits:
+        raise DatasetError(f"an event count of {int(frames.counts.max())} does not fit in "
+                           f"{bits} bit(s) per packed cell")
+    powers = 2.0 ** (bits * np.arange(per_word))
     for row, s in enumerate(samples):
         part = slice(frames.offsets[s], frames.offsets[s + 1])
         cells = frames.bins[part].astype(np.int64) * N_UNITS + frames.units[part]
-        np.add.at(packed[row], cells // PACKED_BITS, powers[cells % PACKED_BITS])
+        np.add.at(packed[row], cells // per_word, frames.counts[part] * powers[cells % per_word])
     return packed
 
 
@@ -271,23 +338,26 @@ def synthetic_frames(source, n_samples, rng, max_shift=3):
 
 def load_event_dataset(data_dir, binning=Binning(), train_limit=None, test_limit=None):
     """N-MNIST as a :class:`~plausigrad.protocols.datasets.Dataset` for the engine: rows are the
-    bit-packed frames (:func:`pack_frames`), ``input_encoding`` a
-    :class:`~plausigrad.models.encoders.PackedEvents` of 2312 units and ``binning.n_bins``
-    bins, ``frames`` the sparse (train, test) frames."""
+    packed frames (:func:`pack_frames`; count frames with the bits the largest count of train and
+    test needs), ``input_encoding`` a :class:`~plausigrad.models.encoders.PackedEvents` of 2312
+    units, ``binning.n_bins`` bins and those bits, ``frames`` the sparse (train, test) frames."""
     from plausigrad.models.encoders import PackedEvents
     from plausigrad.protocols.datasets import Dataset
 
     root = locate_nmnist(data_dir)
     train = load_nmnist_split(root, SPLITS[0], binning, train_limit)
     test = load_nmnist_split(root, SPLITS[1], binning, test_limit)
+    bits = max(count_bits(train), count_bits(test))
     cells = (len(train.units) + len(test.units)) / max(len(train) + len(test), 1)
+    encoding = PackedEvents(N_UNITS, binning.n_bins, bits=bits, counts=not binning.binary)
+    layout = "" if binning.binary else f", {bits} bits per cell"
     return Dataset(
-        name="nmnist", train_images=pack_frames(train), train_labels=train.labels,
-        test_images=pack_frames(test), test_labels=test.labels,
+        name="nmnist", train_images=pack_frames(train, bits=bits), train_labels=train.labels,
+        test_images=pack_frames(test, bits=bits), test_labels=test.labels,
         source=(f"nmnist at {root} ({len(train)} train / {len(test)} test samples; "
-                f"{binning.n_bins} {'binary ' if binning.binary else ''}bins of "
-                f"{binning.bin_us / 1000:g} ms, {cells:.0f} events per sample)"),
-        input_encoding=PackedEvents(N_UNITS, binning.n_bins), frames=(train, test))
+                f"{binning.describe()}, {cells:.0f} non-empty cells per sample{layout}, "
+                f"{encoding.words * 8} B per packed row)"),
+        input_encoding=encoding, frames=(train, test))
 
 
 def download_nmnist(dest_dir):

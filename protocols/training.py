@@ -49,17 +49,29 @@ class RunConfig:
     device: str = param("cpp", "runtime, cpp (C++ standalone) or cuda (CUDA standalone)",
                         choices=DEVICE_CHOICES)
     threads: int = param(0, "OpenMP threads for --device cpp (0: none)")
-    dataset: str = param("mnist", "mnist, fashion-mnist or nmnist (N-MNIST events, 60 binary "
-                                  "5 ms bins: docs/event-data.md)")
+    dataset: str = param("mnist", "mnist, fashion-mnist or nmnist (N-MNIST events, default 60 "
+                                  "binary 5 ms bins: docs/event-data.md)")
     event_bins: int = param(None, "nmnist: time bins per sample (default 60)")
     event_bin_ms: float = param(None, "nmnist: bin width in ms, a whole number of µs "
                                       "(default 5)")
     event_denoise_ms: float = param(None, "nmnist: drop events with no neighbour within this "
                                           "many ms (tonic Denoise; default: off)")
+    event_window: str = param(None, "nmnist: fixed (default: --event-bins bins of "
+                                    "--event-bin-ms from t = 0) or recording (each recording's "
+                                    "span in --event-bins equal bins, tonic n_time_bins)",
+                              choices=("fixed", "recording"))
+    event_counts: bool = param(None, "nmnist: on: cells hold event counts, integrated as graded "
+                                     "input (biograd --profile published only); default off: "
+                                     "binary frames")
+    event_first_saccade: bool = param(None, "nmnist: on: only the events of the first saccade "
+                                            "(t < 100 ms); default off")
     data_dir: str = param(None, "directory with the IDX .gz files or the N-MNIST folders "
                                 "(default: $PLAUSIGRAD_DATA_DIR, else the bundled MNIST subset)")
     train_limit: int = param(None, "use the first N training samples")
     test_limit: int = param(None, "use the first N test samples")
+    validation: int = param(None, "hold out the last N training samples (after --train-limit) "
+                                  "as a validation split: not trained on, evaluated every epoch "
+                                  "(validation_accuracy; the BioGrad lab holds out 10 000)")
     forward_steps: int = param(None, "forward window T_f in steps (default: the rule's)")
     feedback_steps: int = param(None, "feedback window T_b in steps (default: the rule's)")
     sleep_every: int = param(None, "samples between sleep blocks (rules that sleep; default: "
@@ -106,6 +118,10 @@ class RunConfig:
                 self.binning()
             except DatasetError as exc:
                 raise ConfigurationError(str(exc)) from None
+            if self.event_counts and not rule.accepts_event_counts:
+                raise ConfigurationError(f"--event-counts on: rule {self.rule} takes every input "
+                                         "event as one spike; event counts need graded input "
+                                         "(biograd --profile published)")
         if not self.hidden:
             raise ConfigurationError("--hidden needs at least one hidden layer size, "
                                      "e.g. --hidden 500")
@@ -115,8 +131,13 @@ class RunConfig:
         require_positive("learning-rate decay", self.lr_decay)
         if self.track_alignment is not None:
             require_positive("alignment tracking interval (samples)", self.track_alignment)
+        if self.validation is not None:
+            require_positive("validation samples", self.validation)
+            if self.train_limit is not None and self.validation >= self.train_limit:
+                raise ConfigurationError(f"--validation {self.validation} leaves no training "
+                                         f"sample of --train-limit {self.train_limit}")
         for name in ("epochs", "threads", "seed", "sleep_every", "sleep_slots",
-                     "track_alignment"):
+                     "track_alignment", "validation"):
             _require_count(name, getattr(self, name))
         try:
             growth = self.lr_decay ** self.epochs
@@ -130,8 +151,9 @@ class RunConfig:
     def windows(self):
         return Windows(self.forward_steps, self.feedback_steps)
 
-    #: The event-binning fields and their Binning names.
-    EVENT_FIELDS = ("event_bins", "event_bin_ms", "event_denoise_ms")
+    #: The event-binning fields (each None: the :class:`Binning` default).
+    EVENT_FIELDS = ("event_bins", "event_bin_ms", "event_denoise_ms", "event_window",
+                    "event_counts", "event_first_saccade")
 
     def binning(self):
         """The :class:`~plausigrad.protocols.event_data.Binning` of an event dataset (its
@@ -140,16 +162,31 @@ class RunConfig:
             return None
         from plausigrad.protocols.event_data import Binning
         default = Binning()
+        if self.event_window == "recording" and self.event_bin_ms is not None:
+            raise ConfigurationError("--event-bin-ms applies to --event-window fixed; with "
+                                     "recording the bin width is each recording's span / "
+                                     "--event-bins")
         return Binning(
             n_bins=default.n_bins if self.event_bins is None else self.event_bins,
             bin_us=default.bin_us if self.event_bin_ms is None else _whole_us(self.event_bin_ms,
                                                                               "--event-bin-ms"),
             denoise_us=(None if self.event_denoise_ms is None
-                        else _whole_us(self.event_denoise_ms, "--event-denoise-ms")))
+                        else _whole_us(self.event_denoise_ms, "--event-denoise-ms")),
+            window=self.event_window or default.window,
+            binary=default.binary if self.event_counts is None else not self.event_counts,
+            first_saccade=bool(self.event_first_saccade))
 
     def check_data(self, rule, n_train, n_test):
-        """Raise :class:`ConfigurationError` when the data cannot carry this run: a mini-batch
-        larger than the training set never completes (no weight would ever change)."""
+        """Raise :class:`ConfigurationError` when the data cannot carry this run: a validation
+        split that leaves no training sample, a mini-batch larger than the training set (it
+        never completes: no weight would ever change). ``n_train``: the training samples the
+        dataset has, validation split included."""
+        if self.validation is not None:
+            if self.validation >= n_train:
+                raise ConfigurationError(f"--validation {self.validation} leaves no training "
+                                         f"sample of the {n_train} there are; lower it or raise "
+                                         "--train-limit")
+            n_train -= self.validation
         if rule.batch_size > n_train:
             raise ConfigurationError(f"batch size {rule.batch_size} exceeds the {n_train} "
                                      "training samples: no weight would ever be updated; lower "
@@ -204,8 +241,10 @@ def _require_count(name, value):
         raise ConfigurationError(f"{name.replace('_', ' ')} must be >= 0, got {value!r}")
 
 
-def build_key(config, rule, n_train, n_eval):
-    """Hash of everything that changes the generated code (not learning rates, data or seeds)."""
+def build_key(config, rule, n_train, n_eval, encoding=None):
+    """Hash of everything that changes the generated code (not learning rates, data or seeds);
+    ``encoding``: the dataset's input encoding, whose packed layout of count frames depends on
+    the data (bits per cell)."""
     params = rule.describe()
     for runtime_value in ("learning_rate", "bias_learning_rate"):
         params.pop(runtime_value, None)
@@ -215,6 +254,8 @@ def build_key(config, rule, n_train, n_eval):
            config.threads, n_train, n_eval, config.track_alignment]
     if config.binning() is not None:  # the event input's expression holds the number of bins
         key.append(dataclasses.asdict(config.binning()))
+    if getattr(encoding, "bits", 1) != 1:
+        key.append(dataclasses.asdict(encoding))
     payload = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -225,12 +266,23 @@ def default_build_root():
 
 
 def _data(config):
+    """(dataset, rows, labels): the training rows first, then the evaluation rows (validation
+    split, if any: the last ``config.validation`` training samples, then the test set)."""
     dataset = load_dataset(config.dataset, data_dir=config.data_dir,
                            train_limit=config.train_limit, test_limit=config.test_limit,
                            binning=config.binning())
     images = np.concatenate([dataset.train_images, dataset.test_images])
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
     return dataset, images, labels
+
+
+def _split(config, dataset):
+    """(trained samples, evaluated samples, validation rows): the validation rows are
+    ``range(trained, trained + validation)``, right after the trained rows, so the evaluation
+    slots cover validation and test in one pass."""
+    n_val = config.validation or 0
+    n_train = dataset.num_train - n_val
+    return n_train, n_val + dataset.num_test, (n_train, n_train + n_val)
 
 
 def _same_run(saved, wanted, finished_epochs):
@@ -315,9 +367,9 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
         raise CheckpointError(f"{out_dir} already holds a checkpoint; use --resume to "
                               "continue it or choose another --out")
     dataset, images, labels = _data(config)
-    n_train, n_eval = dataset.num_train, dataset.num_test
+    config.check_data(rule, dataset.num_train, dataset.num_test)
+    n_train, n_eval, validation_rows = _split(config, dataset)
     sizes = (dataset.n_inputs, *config.hidden, 10)
-    config.check_data(rule, n_train, n_eval)
     check_resources(rule, sizes, config.windows(),
                     epoch_slots(n_train, n_eval, config.sleep_schedule(rule)), len(images),
                     threads=config.threads)
@@ -330,8 +382,8 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
     write_config(out_dir, config.resolved(),
                  header=f"plausigrad {config.rule}: resolved configuration of this run.\n"
                         f"Repeat it with: plausigrad train --config {CONFIG_FILE} --out DIR")
-    build_dir = os.path.join(build_root or default_build_root(),
-                             f"{config.rule}-{build_key(config, rule, n_train, n_eval)}")
+    key = build_key(config, rule, n_train, n_eval, dataset.input_encoding)
+    build_dir = os.path.join(build_root or default_build_root(), f"{config.rule}-{key}")
     simulator = Simulator(rule, sizes, config.windows(), config.sleep_schedule(rule), images,
                           labels, n_train, n_eval, input_encoding=dataset.input_encoding,
                           device=Device(config.device, build_dir, config.threads),
@@ -339,8 +391,9 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
                           else [])
     profile = getattr(rule.params, "profile", None)
     named = f"{config.rule} ({profile} profile)" if profile else config.rule
-    log(f"{named} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train / "
-        f"{n_eval} test samples ({dataset.source})")
+    held_out = f" / {config.validation} validation" if config.validation else ""
+    log(f"{named} {'-'.join(map(str, sizes))} on {config.device}: {n_train} train{held_out} / "
+        f"{dataset.num_test} test samples ({dataset.source})")
     for epoch in range(first_epoch, config.epochs):
         interrupts.check()
         lr_factor = config.lr_decay ** epoch
@@ -358,7 +411,8 @@ def _train_locked(config, out_dir, resume, log, build_root, epoch_hook, progress
             progress.finish()
         state = record.state
         entry = {"epoch": epoch + 1,
-                 **slot_metrics(record, labels, rule.count_steps(config.windows()), rule.loss),
+                 **slot_metrics(record, labels, rule.count_steps(config.windows()), rule.loss,
+                                validation_rows=validation_rows if config.validation else None),
                  "learning_rate_factor": lr_factor,
                  "run_seconds": round(record.run_seconds, 3),
                  "epoch_seconds": round(time.perf_counter() - started, 3),
@@ -400,8 +454,11 @@ def format_epoch(entry, pairs=None):
     """One log line of an epoch's metrics; ``pairs`` maps feedback to forward names."""
     pairs = pairs or {}
     text = (f"epoch {entry['epoch']}: train acc {entry.get('train_accuracy', float('nan')):.4f} "
-            f"loss {entry.get('train_loss', float('nan')):.4f} | test acc "
-            f"{entry.get('test_accuracy', float('nan')):.4f} | {entry['samples_per_second']:.0f} "
+            f"loss {entry.get('train_loss', float('nan')):.4f} | "
+            + (f"validation acc {entry['validation_accuracy']:.4f} | "
+               if "validation_accuracy" in entry else "")
+            + f"test acc {entry.get('test_accuracy', float('nan')):.4f} | "
+            f"{entry['samples_per_second']:.0f} "
             f"samples/s, {entry['run_seconds']:.1f} s run")
     for name, angle in entry.get("feedback_angle_degrees", {}).items():
         shown = "undefined" if angle is None else f"{angle:.1f}°"
@@ -417,7 +474,7 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     saved = meta["config"]
     config = checkpoint_config(
         meta, checkpoint_dir, device=device or saved.get("device", "cpp"),
-        data_dir=data_dir or saved.get("data_dir"), train_limit=1,
+        data_dir=data_dir or saved.get("data_dir"), train_limit=1, validation=None,
         test_limit=test_limit if test_limit is not None else saved.get("test_limit"))
     rule = config.make_rule()
     dataset, images, labels = _data(config)
@@ -425,8 +482,8 @@ def evaluate(checkpoint_dir, *, device=None, data_dir=None, test_limit=None, log
     sizes = (dataset.n_inputs, *config.hidden, 10)
     check_checkpoint_state(rule, state, sizes, checkpoint_dir)
     check_resources(rule, sizes, config.windows(), epoch_slots(0, dataset.num_test), len(images))
-    build_dir = os.path.join(build_root or default_build_root(),
-                             f"eval-{build_key(config, rule, 0, dataset.num_test)}")
+    key = build_key(config, rule, 0, dataset.num_test, dataset.input_encoding)
+    build_dir = os.path.join(build_root or default_build_root(), f"eval-{key}")
     simulator = Simulator(rule, sizes, config.windows(), None, images, labels, 0,
                           dataset.num_test, device=Device(config.device, build_dir, config.threads),
                           input_encoding=dataset.input_encoding)

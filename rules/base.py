@@ -151,6 +151,9 @@ class LearningRule:
     ``default_lr_decay``    learning-rate factor per epoch when the user gives none (0.7)
     ``event_input_step``    Brian2 integer expression: the bin of event input a step presents
                             (default ``step_in_slot``: the slot plays the sample's bins once)
+    ``accepts_event_counts`` whether the input layer integrates event counts as graded input
+                            (x = the count; ``NetworkContext.graded_input``); False: every
+                            input event is one spike, and count frames are refused
     ======================  =====================================================================
 
     Per instance (``rule = Rule(params)``): ``params``, ``batch_size``, :attr:`uses_sleep`,
@@ -174,6 +177,7 @@ class LearningRule:
                                "b": ("layer", "bias_learning_rate")}
     event_input_step = "step_in_slot"
     default_lr_decay = 0.7
+    accepts_event_counts = False
 
     def __init__(self, params=None):
         if params is None:

@@ -280,6 +280,9 @@ class BioGrad(LearningRule):
         if self.published:
             self.default_windows = PUBLISHED_WINDOWS
             self.default_lr_decay = 1.0  # a constant lr [CODE: training_biograd.py, lr]
+            # the lab neuron integrates W · x with x the frame value, counts included
+            # [CODE: network_cells.py, OnlineHiddenCell; run_biograd_training.py, ToFrame]
+            self.accepts_event_counts = True
             self.alignment_plugin = None  # the plug-in models the reconstruction's network
 
     @property
@@ -352,7 +355,8 @@ class BioGrad(LearningRule):
         if self.published:
             return lif_input_layer(ctx.layer_sizes[0], ctx.pixel_expression,
                                    ctx.schedule_equations, name=name,
-                                   extra_events=published_presynaptic_events(self.params))
+                                   extra_events=published_presynaptic_events(self.params),
+                                   graded=ctx.graded_input)
         return bernoulli_input(ctx.layer_sizes[0], ctx.pixel_expression, ctx.schedule_equations,
                                name=name, extra_events=dict(LEARN_EVENT))
 
@@ -562,7 +566,10 @@ def published_weights(p, pre, post, layer, ctx, name):
     model = ("w : 1  # feedforward weight\nlearning_rate : 1 (shared)\n"
              + (EVENT_SYNAPSE_TRACE_MODEL if event else SYNAPSE_TRACE_MODEL))
     error = _ERROR.format(dend="dend_post")
-    on_pre = {"pre": "I_syn_post += w"}
+    # W · x: x = 1 for a spike; graded input (event counts) delivers its count (``pixel`` of the
+    # input at this step; its ``spk`` is set by the reset, which Brian2 runs after the synapses)
+    graded = layer == 1 and ctx.graded_input
+    on_pre = {"pre": "I_syn_post += w * pixel_pre" if graded else "I_syn_post += w"}
     events = {"pre": "spike"}
     clear = f"\n{EVENT_TRACE_CLEAR}" if event else ""
     if p.batch_size == 1:

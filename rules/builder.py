@@ -40,6 +40,7 @@ class NetworkContext:
     target_expression: str       #: expression of y_j (1 for the labelled output unit, else 0)
     schedule_equations: str      #: the schedule flags (models.schedule_signals)
     slot_duration: object        #: Brian2 quantity: duration of one slot
+    graded_input: bool = False   #: the pixel expression gives event counts, integrated as x = c
 
     @property
     def n_layers(self):

@@ -398,3 +398,62 @@ def test_published_windows_are_checked():
     with pytest.raises(ConfigurationError, match="L \\+ 2 = 5 steps for L = 3"):
         Simulator(rule, SIZES, Windows(T, 4), sleep, images, labels, 1, 1, device=numpy)
     Simulator(rule, SIZES, Windows(T, 5), sleep, images, labels, 1, 1, device=numpy).inspect()
+
+
+def _pack_counts(dense, bits):
+    """Rows of count frames (samples, bins, units) in the packed layout, written out from its
+    definition (cell k = bin · units + unit is field k mod m of word k // m, m = 52 // bits), not
+    through ``pack_frames``, which is tied to N-MNIST's 2312 units."""
+    per_word = 52 // bits
+    flat = dense.reshape(len(dense), -1).astype(np.int64)
+    rows = np.zeros((len(dense), -(-flat.shape[1] // per_word)))
+    for k in range(flat.shape[1]):
+        rows[:, k // per_word] += flat[:, k] * 2.0 ** (bits * (k % per_word))
+    return rows
+
+
+@pytest.mark.parametrize("trace_form", TRACE_FORMS)
+def test_graded_event_input_agrees_with_the_lab_port(trace_form):
+    """Event counts as graded input (``--event-counts``, the lab's ToFrame frames): every input
+    cell with c events carries x = c into W · x and the traces; spikes, v, p, e of every layer
+    and the update equal the lab port's on the same count frames (numpy target, batch 1)."""
+    from plausigrad.models.encoders import PackedEvents
+    rng = np.random.default_rng(7)
+    params = BioGradParameters(profile="published", batch_size=1, learning_rate=(0.2,),
+                               bias_learning_rate=0.2, soft_error_step=SOFT, sleep_steps=S,
+                               trace_form=trace_form)
+    rule = BioGrad(params)
+    state = rule.initial_state(SIZES, rng)
+    for l in (1, 2, 3):
+        state[f"W{l}"] = state[f"W{l}"] * 1.5 + 0.08
+    counts = rng.choice(4, size=(2, T, SIZES[0]), p=(0.4, 0.3, 0.2, 0.1))
+    assert (counts > 1).sum() > 10  # graded, not binary
+    labels = np.array([1, 2])
+    probes = _trace_probes(rule)
+    sim = Simulator(rule, SIZES, WINDOWS, None, _pack_counts(counts, 2), labels, 1, 1,
+                    device=Device("runtime", runtime_target="numpy"), recorders=[Probes(probes)],
+                    input_encoding=PackedEvents(SIZES[0], T, bits=2, counts=True))
+    record = sim.run({k: v.copy() for k, v in state.items()}, np.array([0]), 1,
+                     rule.learning_rate_values(3))
+    np.testing.assert_array_equal(_spike_array(record, "input", SIZES[0], 0, T),
+                                  counts[0] > 0)  # one spike per non-empty cell
+    rec = []
+    final = lab.window(_config(rule), _weights(state), counts[0][:, None, :].astype(float),
+                       np.eye(3)[[labels[0]]], observe=lambda t, s, o: rec.append((s, o)))
+    for l in (1, 2, 3):
+        lab_spikes = np.array([o["s"][l - 1][0] for _, o in rec])
+        assert lab_spikes.sum() > 0, f"layer {l} must fire for the test to mean something"
+        np.testing.assert_array_equal(_spike_array(record, f"layer{l}", SIZES[l], l, T),
+                                      lab_spikes, err_msg=f"spikes of layer {l}")
+        np.testing.assert_allclose(record.probes[f"layer{l}"]["v"][:, l:l + T].T,
+                                   [o["v"][l - 1][0] for _, o in rec], atol=ATOL)
+        n_pre, n_post = SIZES[l - 1], SIZES[l]
+        for name, lab_name in (("trace_in", "trace_pre"), ("trace_dw", "trace_dw")):
+            brian = _synapse_trace(record, l, name)[:, l + 1:l + 1 + T].T.reshape(
+                T, n_pre, n_post).transpose(0, 2, 1)
+            np.testing.assert_allclose(brian, [getattr(s, lab_name)[l - 1][0] for s, _ in rec],
+                                       atol=ATOL, err_msg=f"{name} of W{l}")
+    new = lab.update(_config(rule), _weights(state), final)
+    for l in (1, 2, 3):
+        np.testing.assert_allclose(record.state[f"W{l}"], new["W"][l - 1], atol=ATOL)
+        assert np.abs(record.state[f"W{l}"] - state[f"W{l}"]).max() > 0

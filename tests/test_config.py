@@ -115,3 +115,29 @@ def test_training_writes_its_resolved_config_and_it_repeats_the_run(tmp_path):
     assert again.resolved() == _config(argv[1:-2]).resolved()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["loss"] == "softmax_cross_entropy"
+
+
+def test_a_validation_split_is_held_out_of_training_and_reported(tmp_path, monkeypatch):
+    """``--validation N``: the last N training samples are never trained on, and are evaluated
+    every epoch beside the test set (``validation_*`` and ``test_*`` metrics, each over its
+    own rows; numpy target, nothing compiles)."""
+    from plausigrad.models.schedule_signals import TRAIN
+    from plausigrad.protocols import training
+    from plausigrad.protocols.devices import Device
+    monkeypatch.setattr(training, "Device", lambda kind, build, threads: Device(
+        kind, build, threads, runtime_target="numpy"))
+    config = RunConfig(rule="ssnnbp", hidden=(6,), epochs=2, device="runtime", train_limit=10,
+                       test_limit=3, validation=4, forward_steps=3)
+    rows, lines = [], []
+    history = training.train(config, str(tmp_path / "run"), log=lines.append,
+                             epoch_hook=lambda e, record, s, n: rows.append(record))
+    assert "6 train / 4 validation / 3 test samples" in lines[0]
+    assert "validation acc" in lines[1]
+    for entry, record in zip(history, rows):
+        counts = (entry["train_samples"], entry["validation_samples"], entry["test_samples"])
+        assert counts == (6, 4, 3)
+        trained = record.rows[record.kinds == TRAIN]
+        assert sorted(trained) == list(range(6))  # rows 6..9 (the validation split) never trained
+    with pytest.raises(training.ConfigurationError, match="--validation 10 leaves no training"):
+        training.train(RunConfig(rule="ssnnbp", hidden=(6,), device="runtime", train_limit=10,
+                                 validation=10), str(tmp_path / "none"))

@@ -66,19 +66,31 @@ def test_bad_folders_are_one_line_errors(tmp_path):
 
 
 def _numpy_frames(events, binning):
-    """Reference binning by hand: count events per (bin, polarity, y, x)."""
+    """Reference binning by hand: count events per (bin, polarity, y, x). The ``recording``
+    window cuts the kept events' span [t_first, t_last] into n equal bins of
+    (t_last − t_first) // n µs each (tonic's ``n_time_bins`` slicing)."""
     frames = np.zeros((binning.n_bins, 2, 34, 34), dtype=np.int64)
     t = events["t"]
-    keep = t < binning.duration_us
+    keep = np.ones(len(t), dtype=bool) if binning.window == "recording" else t < binning.duration_us
     if binning.first_saccade:
         keep &= t < 100_000
-    np.add.at(frames, (t[keep] // binning.bin_us, events["p"][keep], events["y"][keep],
-                       events["x"][keep]), 1)
+    t = t[keep]
+    if binning.window == "recording":
+        width = (t[-1] - t[0]) // binning.n_bins
+        bins, t0 = (t - t[0]) // width, t[0]
+        inside = bins < binning.n_bins
+    else:
+        bins, inside = t // binning.bin_us, np.ones(len(t), dtype=bool)
+    np.add.at(frames, (bins[inside], events["p"][keep][inside], events["y"][keep][inside],
+                       events["x"][keep][inside]), 1)
     return np.minimum(frames, 1) if binning.binary else frames
 
 
-@pytest.mark.parametrize("binning", [Binning(binary=False), Binning(), Binning(bin_us=1000,
-                                     n_bins=150, first_saccade=True, binary=False)])
+@pytest.mark.parametrize("binning", [
+    Binning(binary=False), Binning(),
+    Binning(bin_us=1000, n_bins=150, first_saccade=True, binary=False),
+    Binning(window="recording", binary=False),  # the lab's tonic binning, without Denoise
+    Binning(window="recording", n_bins=7, first_saccade=True)])
 def test_binning_equals_a_numpy_count(tmp_path, binning):
     rng = np.random.default_rng(0)
     n = 4000
@@ -160,3 +172,48 @@ def test_synthetic_frames_translate_real_samples_and_keep_their_event_statistics
         assert synthetic.labels[s] == source.labels[k]
         shifts.add((dx, dy))
     assert len(shifts) > 5  # the shifts vary
+
+
+def test_count_frames_pack_into_the_fewest_bits_and_decode_exactly():
+    """Count frames pack ``count_bits`` bits per cell (the largest count 5 needs 3: 17 cells per
+    word); every cell decodes, with the expression's float arithmetic ((y mod 2**b) − (y mod 1),
+    y = word / 2**(b · field)), to its count. A count that does not fit is one line."""
+    from plausigrad.protocols.event_data import EventFrames, count_bits, pack_frames
+    rng = np.random.default_rng(4)
+    binning = Binning(n_bins=5, binary=False)
+    entries = []
+    for _ in range(3):
+        dense = rng.choice(6, size=(5, N_UNITS), p=(0.9, 0.04, 0.03, 0.01, 0.01, 0.01))
+        bins, units = np.nonzero(dense)
+        entries.append((bins.astype(np.uint16), units.astype(np.uint16),
+                        dense[bins, units].astype(np.uint16)))
+    frames = EventFrames.from_entries(entries, [0, 1, 2], binning)
+    assert count_bits(frames) == 3
+    rows = pack_frames(frames)
+    assert rows.shape == (3, -(-5 * N_UNITS // 17))
+    k = np.arange(5 * N_UNITS)
+    for s in range(3):
+        y = rows[s][k // 17] / 2.0 ** (3 * (k % 17))
+        np.testing.assert_array_equal((y % 8 - y % 1).reshape(5, N_UNITS), frames.dense(s))
+    with pytest.raises(DatasetError, match="an event count of 5 does not fit in 2 bit"):
+        pack_frames(frames, bits=2)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rule": "ssnnbp", "event_counts": True}, "rule ssnnbp takes every input event as one spike"),
+    ({"rule": "biograd", "event_counts": True}, "rule biograd takes every input event"),
+    ({"event_window": "recording", "event_bin_ms": 5.0},
+     "--event-bin-ms applies to --event-window fixed"),
+    ({"event_window": "sliding"}, "binning window must be one of fixed, recording"),
+    ({"dataset": "mnist", "event_counts": True}, "--event-counts applies to event data"),
+])
+def test_event_options_are_checked_before_any_work(options, message):
+    """Count frames reach only a rule with graded input (BioGrad published); the recording
+    window has no bin width; event options on an image dataset are refused."""
+    from plausigrad.models.errors import ConfigurationError
+    from plausigrad.protocols.training import RunConfig
+    with pytest.raises(ConfigurationError, match=message):
+        RunConfig(**{"dataset": "nmnist", **options})
+    published = RunConfig(rule="biograd", dataset="nmnist", event_counts=True,
+                          event_window="recording", rule_params={"profile": "published"})
+    assert published.binning() == Binning(window="recording", binary=False)

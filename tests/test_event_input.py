@@ -163,14 +163,28 @@ def test_raster_figure_shows_on_and_off_events(tmp_path, monkeypatch):
 
 # -- the trainer and the command line on N-MNIST ------------------------------------------------
 
+#: the run's event options and the Binning they must give: the default, a chosen fixed window,
+#: and the lab's tonic binning (Denoise 10 ms, 60 count bins over each recording's span)
+BINNINGS = {
+    "default": ({}, {}),
+    "fixed-20x10ms": ({"event_bins": 20, "event_bin_ms": 10.0}, {"n_bins": 20, "bin_us": 10_000}),
+    "lab-tonic-counts": ({"event_window": "recording", "event_counts": True,
+                          "event_denoise_ms": 10.0},
+                         {"window": "recording", "binary": False, "denoise_us": 10_000}),
+}
+
+
 @pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="../shared/data/nmnist not present")
-@pytest.mark.parametrize("bins, bin_ms", [(None, None), (20, 10.0)])
-def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, bins, bin_ms):
+@pytest.mark.parametrize("case", sorted(BINNINGS))
+def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, case):
     """``train`` with ``dataset = "nmnist"``: a 2312-input network fed the packed frames (numpy
     runtime target, so nothing compiles), whose input spikes are the training files' frames, at
-    the default binning and at the one the run's ``event_bins`` / ``event_bin_ms`` give."""
+    the default binning, at the one the run's ``event_bins`` / ``event_bin_ms`` give, and with
+    the lab's count frames (one spike per non-empty cell; its count is the graded x, which
+    ``test_biograd_published`` checks against the lab port)."""
     from plausigrad.protocols.event_data import Binning
-    binning = Binning() if bins is None else Binning(n_bins=bins, bin_us=int(bin_ms * 1000))
+    options, fields = BINNINGS[case]
+    binning = Binning(**fields)
     from plausigrad.protocols import training
     from plausigrad.protocols.datasets import load_dataset
     monkeypatch.setattr(training, "Device", lambda kind, build, threads: Device(
@@ -191,7 +205,7 @@ def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, bins, bi
     config = training.RunConfig(rule="biograd", dataset="nmnist", data_dir=str(SHARED_NMNIST),
                                 hidden=(8,), epochs=1, device="runtime", train_limit=3,
                                 test_limit=2, forward_steps=binning.n_bins, feedback_steps=4,
-                                event_bins=bins, event_bin_ms=bin_ms,
+                                **options,
                                 rule_params={"profile": "published", "batch_size": 1,
                                              "sleep_steps": 8})
     lines = []
@@ -201,6 +215,9 @@ def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, bins, bi
     data = load_dataset("nmnist", data_dir=str(SHARED_NMNIST), train_limit=3, test_limit=2,
                         binning=binning)
     assert data.input_encoding.n_bins == binning.n_bins
+    assert data.input_encoding.counts == (not binning.binary)
+    if not binning.binary:
+        assert data.input_encoding.bits > 1 and "count bins over each recording" in lines[0]
     record, sim = seen["record"], seen["simulator"]
     assert sim.layer_sizes[0] == N_UNITS and sim.input_encoding == data.input_encoding
     i, t = record.spikes["input"]
@@ -210,7 +227,9 @@ def test_training_on_nmnist_runs_the_event_input(tmp_path, monkeypatch, bins, bi
     got = np.zeros((binning.n_bins, N_UNITS), dtype=int)
     keep = t < binning.n_bins
     got[t[keep], i[keep]] = 1
-    np.testing.assert_array_equal(got, frames)
+    np.testing.assert_array_equal(got, np.minimum(frames, 1))
+    if not binning.binary:
+        assert frames.max() > 1  # counts, not binary frames
 
 
 def test_nmnist_folder_faults_are_one_line_on_the_command_line(tmp_path):

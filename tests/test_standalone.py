@@ -53,6 +53,7 @@ def test_cpp_standalone_agrees_with_runtime(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cuda
+@pytest.mark.cuda_extra
 def test_biograd_network_compiles_for_cuda(tmp_path):
     if not nvcc_available():
         pytest.skip("nvcc not found on PATH: no CUDA toolkit to compile with")
