@@ -4,10 +4,13 @@ binned frames (:func:`plausigrad.analysis.ann_baseline.train_ann`, the clipped-l
 MLP, online SGD).
 
 Data: the N-MNIST files under ``--data-dir`` (:mod:`plausigrad.protocols.event_data`), binned as
-the rules see them (default: 60 binary bins of 5 ms). ``--validation`` training files, drawn
+the rules see them, with the same ``--event-*`` options as ``plausigrad train`` (default: 60
+binary bins of 5 ms; ``--event-window recording --event-counts on --event-denoise-ms 10``: the
+BioGrad lab script's count frames, which both models take as graded input, as the lab's
+neuron does). ``--validation`` training files, drawn
 from a shuffled order (``--seed``), are held out; both models train a fixed number of epochs with fixed settings and
 report validation and test accuracy after every epoch — nothing is chosen on the test set. The
-ANN's input is each unit's event rate (events / bins). Example::
+ANN's input is each unit's mean cell value per bin (its event rate on binary frames). Example::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m plausigrad.analysis.nmnist_references \\
         --data-dir ../shared/data/nmnist --out results/nmnist_references.json
@@ -20,24 +23,37 @@ import time
 
 import numpy as np
 
-from plausigrad.analysis import ann_baseline
-from plausigrad.analysis.references import lif_bptt
-from plausigrad.protocols.datasets import DatasetError
-from plausigrad.protocols.event_data import (N_UNITS, Binning, load_nmnist_split,
+from plausigrad.protocols.cli import (add_field_options, collect_options,
+                                      quiet_brian2_cache_notice)
+
+# before Brian2's first import (these modules import it), as the plausigrad command does: its
+# cache-size notice would turn this command's one-line errors into three lines
+quiet_brian2_cache_notice()
+
+from plausigrad.analysis import ann_baseline  # noqa: E402
+from plausigrad.analysis.references import lif_bptt  # noqa: E402
+from plausigrad.models.errors import PlausigradError  # noqa: E402
+from plausigrad.protocols.datasets import DatasetError  # noqa: E402
+from plausigrad.protocols.event_data import (N_UNITS, Binning, load_nmnist_split,  # noqa: E402
                                              locate_nmnist)
+from plausigrad.protocols.training import RunConfig, event_binning  # noqa: E402
 
 
 def dense_spikes(frames):
-    """(n_bins, n, 2312) float spikes of binary :class:`EventFrames` (for the numpy models)."""
+    """(n_bins, n, 2312) float input of :class:`EventFrames` for the numpy models: spikes of
+    binary frames, event counts of count frames."""
     out = np.zeros((frames.binning.n_bins, len(frames), N_UNITS))
     for s in range(len(frames)):
         out[:, s] = frames.dense(s)
     return out
 
 
-def run(data_dir, *, hidden=(500, 100), binning=Binning(), train_limit=None, test_limit=None,
+def run(data_dir, *, hidden=(500, 100), binning=None, train_limit=None, test_limit=None,
         validation=100, snn_epochs=20, snn_lr=1e-3, snn_batch=32, ann_epochs=30, ann_lr=0.01,
         seed=0, log=print):
+    """Train both yardsticks; their settings, per-epoch validation and test accuracy as a dict.
+    ``binning``: a :class:`~plausigrad.protocols.event_data.Binning` (None: its default)."""
+    binning = Binning() if binning is None else binning
     root = locate_nmnist(data_dir)
     train = load_nmnist_split(root, "Train", binning, train_limit)
     test = load_nmnist_split(root, "Test", binning, test_limit)
@@ -52,7 +68,8 @@ def run(data_dir, *, hidden=(500, 100), binning=Binning(), train_limit=None, tes
     result = {"data": str(root), "sizes": list(sizes), "train": len(fit),
               "validation": len(held), "test": len(y_test), "seed": seed,
               "binning": {k: getattr(binning, k) for k in
-                          ("bin_us", "n_bins", "binary", "denoise_us", "first_saccade")}}
+                          ("window", "bin_us", "n_bins", "binary", "denoise_us",
+                           "first_saccade")}}
 
     started = time.perf_counter()
     snn = []
@@ -100,13 +117,16 @@ def main(argv=None):
     parser.add_argument("--ann-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/nmnist_references.json")
+    add_field_options(parser, RunConfig, "run__", "event binning, as in plausigrad train",
+                      only=RunConfig.EVENT_FIELDS)
     args = parser.parse_args(argv)
     try:
         hidden = tuple(int(h) for h in args.hidden.split(","))
-        result = run(args.data_dir, hidden=hidden, train_limit=args.train_limit,
+        binning = event_binning(**collect_options(args, "run__"))
+        result = run(args.data_dir, hidden=hidden, binning=binning, train_limit=args.train_limit,
                      test_limit=args.test_limit, validation=args.validation,
                      snn_epochs=args.snn_epochs, ann_epochs=args.ann_epochs, seed=args.seed)
-    except (DatasetError, ValueError) as err:
+    except (PlausigradError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:

@@ -116,12 +116,13 @@ def _fields_as_options(params_class, prefix=""):
     return options
 
 
-def _add_field_options(p, params_class, dest_prefix, title, exclude=()):
-    """Add one option per documented field of ``params_class``: one default (the field's),
-    help text from the field's documentation (:func:`plausigrad.models.parameters.param`)."""
+def add_field_options(p, params_class, dest_prefix, title, exclude=(), only=None):
+    """Add one option per documented field of ``params_class`` (those in ``only`` when given,
+    less ``exclude``): one default (the field's), help text from the field's documentation
+    (:func:`plausigrad.models.parameters.param`). :func:`collect_options` reads them back."""
     group = p.add_argument_group(f"{title} (defaults in brackets; {params_class.__name__})")
     for path, flags, f in _fields_as_options(params_class):
-        if path in exclude:
+        if path in exclude or (only is not None and path not in only):
             continue
         kind, metavar = _option_type(f)
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -133,7 +134,7 @@ def _add_field_options(p, params_class, dest_prefix, title, exclude=()):
                            metavar=metavar, default=None, help=text.replace("%", "%%"))
 
 
-def _collect(args, dest_prefix):
+def collect_options(args, dest_prefix):
     """The options given under ``dest_prefix`` as a nested dict (``neuron__x`` -> neuron.x)."""
     values = {}
     for dest, value in vars(args).items():
@@ -161,9 +162,9 @@ def _add_run_options(p, rule, rule_options=True):
     p.add_argument("--config", default=None, metavar="FILE.toml",
                    help="start from this experiment file (experiments/, or a run's config.toml); "
                         "options given here override it")
-    _add_field_options(p, RunConfig, "run__", "run options", exclude=("rule", "track_alignment"))
+    add_field_options(p, RunConfig, "run__", "run options", exclude=("rule", "track_alignment"))
     if rule_options:
-        _add_field_options(p, rule_class(rule).parameters_class, "rule__", f"{rule} parameters")
+        add_field_options(p, rule_class(rule).parameters_class, "rule__", f"{rule} parameters")
 
 
 def _rule_from_argv(argv):
@@ -197,8 +198,8 @@ def _config_from_args(args):
     rule = args.rule_name or args.rule_option or base.get("rule") or "biograd"
     if base.get("rule", rule) != rule:
         raise ConfigurationError(f"{args.config} is a {base['rule']} experiment, not {rule}")
-    run = merge(base, {"rule": rule, **_collect(args, "run__")})
-    run["rule_params"] = merge(base.get("rule_params", {}), _collect(args, "rule__"))
+    run = merge(base, {"rule": rule, **collect_options(args, "run__")})
+    run["rule_params"] = merge(base.get("rule_params", {}), collect_options(args, "rule__"))
     if getattr(args, "track_alignment", None) is not None:
         run["track_alignment"] = args.track_alignment
     given_sleep = [key for key in ("sleep_every", "sleep_slots")
@@ -376,7 +377,7 @@ def _not_the_cache_notice(record):
     return "Cache size for target" not in record.getMessage()
 
 
-def _quiet_brian2_cache_notice():
+def quiet_brian2_cache_notice():
     """Drop Brian2's import-time notice that its Cython cache is over 1 GB ("Cache size for
     target 'cython' ... You can call clear_cache"), an INFO record on the console that would turn
     every one-line error of a command that imports Brian2 into three lines. Installed before
@@ -417,7 +418,7 @@ def main(argv=None):
     except ValueError:  # not the main thread: signals stay as they are
         restore_signals = None
     try:
-        _quiet_brian2_cache_notice()
+        quiet_brian2_cache_notice()
         try:
             args = parse_args(argv)
         except SystemExit as exc:  # --help (0) or a usage error, already printed in one line

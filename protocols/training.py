@@ -36,6 +36,29 @@ from plausigrad.rules.registry import make_rule, rule_names
 # The engine (and with it Brian2) is imported by train() and evaluate() when they run, so that
 # RunConfig, which the CLI reads to build its parser, costs no Brian2 import.
 
+
+def event_binning(event_bins=None, event_bin_ms=None, event_denoise_ms=None, event_window=None,
+                  event_counts=None, event_first_saccade=None):
+    """The :class:`~plausigrad.protocols.event_data.Binning` that the ``--event-*`` options
+    (:attr:`RunConfig.EVENT_FIELDS`, in ms) describe; a None option takes the Binning default.
+    Bad values are a :class:`ConfigurationError` or a ``DatasetError``, one line each."""
+    from plausigrad.protocols.event_data import Binning
+    default = Binning()
+    if event_window == "recording" and event_bin_ms is not None:
+        raise ConfigurationError("--event-bin-ms applies to --event-window fixed; with "
+                                 "recording the bin width is each recording's span / "
+                                 "--event-bins")
+    return Binning(
+        n_bins=default.n_bins if event_bins is None else event_bins,
+        bin_us=default.bin_us if event_bin_ms is None else _whole_us(event_bin_ms,
+                                                                     "--event-bin-ms"),
+        denoise_us=(None if event_denoise_ms is None
+                    else _whole_us(event_denoise_ms, "--event-denoise-ms")),
+        window=event_window or default.window,
+        binary=default.binary if event_counts is None else not event_counts,
+        first_saccade=bool(event_first_saccade))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a training run (written into checkpoints, metrics and the run's
@@ -160,21 +183,7 @@ class RunConfig:
         defaults where a field is None), or None for an image dataset."""
         if self.dataset not in EVENT_DATASETS:
             return None
-        from plausigrad.protocols.event_data import Binning
-        default = Binning()
-        if self.event_window == "recording" and self.event_bin_ms is not None:
-            raise ConfigurationError("--event-bin-ms applies to --event-window fixed; with "
-                                     "recording the bin width is each recording's span / "
-                                     "--event-bins")
-        return Binning(
-            n_bins=default.n_bins if self.event_bins is None else self.event_bins,
-            bin_us=default.bin_us if self.event_bin_ms is None else _whole_us(self.event_bin_ms,
-                                                                              "--event-bin-ms"),
-            denoise_us=(None if self.event_denoise_ms is None
-                        else _whole_us(self.event_denoise_ms, "--event-denoise-ms")),
-            window=self.event_window or default.window,
-            binary=default.binary if self.event_counts is None else not self.event_counts,
-            first_saccade=bool(self.event_first_saccade))
+        return event_binning(**{name: getattr(self, name) for name in self.EVENT_FIELDS})
 
     def check_data(self, rule, n_train, n_test):
         """Raise :class:`ConfigurationError` when the data cannot carry this run: a validation

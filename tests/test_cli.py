@@ -147,8 +147,8 @@ def test_brian2_cache_notice_does_not_reach_the_console(capsys):
     """With a Cython cache over 1 GB, Brian2 logs an INFO notice at import ("Cache size for
     target 'cython'"); the CLI drops that one record, so errors stay one line, and keeps others."""
     import logging
-    from plausigrad.protocols.cli import _quiet_brian2_cache_notice
-    _quiet_brian2_cache_notice()
+    from plausigrad.protocols.cli import quiet_brian2_cache_notice
+    quiet_brian2_cache_notice()
     seen = []
     handler = logging.Handler()
     handler.emit = seen.append
