@@ -17,6 +17,7 @@ ANN's input is each unit's mean cell value per bin (its event rate on binary fra
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -67,9 +68,7 @@ def run(data_dir, *, hidden=(500, 100), binning=None, train_limit=None, test_lim
     sizes = (N_UNITS, *hidden, 10)
     result = {"data": str(root), "sizes": list(sizes), "train": len(fit),
               "validation": len(held), "test": len(y_test), "seed": seed,
-              "binning": {k: getattr(binning, k) for k in
-                          ("window", "bin_us", "n_bins", "binary", "denoise_us",
-                           "first_saccade")}}
+              "binning": dataclasses.asdict(binning)}
 
     started = time.perf_counter()
     snn = []
