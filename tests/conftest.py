@@ -12,6 +12,12 @@ ran alone at the end while the other worker idled (19 minutes in a full run here
 in :data:`HEAVY_FIRST` (the longest first, from ``--durations`` of that run) are therefore
 collected first and every other file after them, in its usual order; the tests inside a file
 keep their order.
+
+Tests that create Brian2 objects themselves (not through the engine, which activates its own
+device) use the :func:`runtime_device` fixture: a worker process keeps whatever device the
+previous test file activated, and a Brian2 group made on a C++ standalone device that has
+already run reads its values from that earlier build's result files (a fresh-clone run failed
+so when ``test_golden``'s C++ case ran before ``test_builder`` on the same worker).
 """
 
 import os
@@ -22,6 +28,13 @@ import pytest
 HEAVY_FIRST = ("test_figures.py", "test_biograd_published.py", "test_custom_rule.py",
                "test_alignment.py", "test_golden.py", "test_emstdp.py", "test_standalone.py",
                "test_faults.py", "test_emstdp_published.py", "test_ssnnbp.py")
+
+
+@pytest.fixture
+def runtime_device():
+    """Activate Brian2's runtime device (every device re-initialised) before the test."""
+    from plausigrad.protocols.devices import activate_device
+    activate_device("runtime")
 
 
 def _file_rank(item):

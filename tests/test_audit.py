@@ -11,6 +11,9 @@ from plausigrad.analysis.audit import audit_objects, audit_rule, format_report, 
 from plausigrad.protocols.training import RunConfig
 from plausigrad.rules.biograd import BioGrad, BioGradParameters
 
+# these tests make Brian2 groups themselves: on the runtime device, whatever ran before
+pytestmark = pytest.mark.usefixtures("runtime_device")
+
 
 def _reads(report, synapses, target):
     (statement,) = [s for s in report.statements if s.synapses == synapses and s.target == target

@@ -13,6 +13,9 @@ from plausigrad.protocols.schedule import Windows
 from plausigrad.rules.emstdp import EMSTDP
 from plausigrad.rules.registry import make_rule
 
+# these tests make Brian2 groups themselves: on the runtime device, whatever ran before
+pytestmark = pytest.mark.usefixtures("runtime_device")
+
 DECLARATION = """
 v : 1                      # [soma] membrane
 b : 1                      # [basal] bias (learned)
